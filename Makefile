@@ -1,0 +1,46 @@
+# Kefu: `make run` starts the product on its embedded defaults, `make test` runs the whole suite.
+# Both begin with `make setup`, which creates .venv and installs Kefu with the pinned constraints.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kefu-installed
+KEFU_HOME ?= $(CURDIR)/.kefu
+HOST ?= 127.0.0.1
+PORT ?= 8501
+export KEFU_HOME
+
+.PHONY: setup run ingest test bench lock docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Kefu needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+ingest: setup
+	$(BIN)/kefu ingest data/kb
+
+run: ingest
+	@echo "Open http://$(HOST):$(PORT) (Ctrl+C stops it)"
+	$(BIN)/kefu ui --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/retrieval.py
+
+lock: setup
+	{ sed -n '1,/^# torch spec/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | \
+		grep -v '^kefu' | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/'; } > constraints.new && mv constraints.new constraints.txt
+
+docs: setup
+	$(BIN)/python -m app.settings --env-example > .env.example
+
+clean:
+	rm -rf $(VENV) .kefu .pytest_cache

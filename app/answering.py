@@ -1,0 +1,236 @@
+"""Answers without a language model: pure functions from a question and its retrieved passages to an
+answer, a mode and the sources it cites.
+
+- `faq`: an FAQ entry whose question matches the customer's confidently answers directly.
+- `extractive`: otherwise the most relevant sentences of the best passages are quoted, each cited [n].
+- `abstain`: nothing relevant was found; Kefu says so and offers a human.
+
+Relevance mixes two signals a reader can check: the cosine similarity of question and passage, and the
+share of the question's terms (weighted by inverse document frequency) that the passage contains.
+Nothing here does I/O: terms, weights and hits are passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.chunking import split_sentences
+from ingest.documents import KIND_FAQ
+from rag.retrieval import SearchHit
+
+MODE_FAQ = "faq"
+MODE_GENERATED = "generated"
+MODE_EXTRACTIVE = "extractive"
+MODE_ABSTAIN = "abstain"
+MODE_HANDOFF = "handoff"
+MODES = (MODE_FAQ, MODE_GENERATED, MODE_EXTRACTIVE, MODE_ABSTAIN, MODE_HANDOFF)
+
+Terms = Callable[[str], Sequence[str]]
+
+# A passage after the first is quoted only when its relevance is within this margin of the first's.
+SECONDARY_MARGIN = 0.15
+
+MESSAGES = {
+    "abstain": {
+        "en": "I couldn't find an answer to that in our knowledge base. Would you like me to connect you with a "
+        "human agent?",
+        "zh": "抱歉，我在知识库中没有找到相关信息。需要为您转接人工客服吗？",
+    },
+    "empty": {
+        "en": "The knowledge base is empty, so I can't answer yet. An administrator can add documents with "
+        "`kefu ingest`. Would you like me to connect you with a human agent?",
+        "zh": "知识库还是空的，暂时无法回答。管理员可以用 `kefu ingest` 添加文档。需要为您转接人工客服吗？",
+    },
+    "handoff": {
+        "en": "I'm connecting you with a human agent. Someone from our support team will reply here shortly.",
+        "zh": "正在为您转接人工客服，客服人员会尽快在这里回复您。",
+    },
+    "waiting": {
+        "en": "A human agent has been asked to join this conversation and will reply here shortly.",
+        "zh": "已为您通知人工客服，请稍候，客服人员会尽快在这里回复您。",
+    },
+    "intro": {"en": "Here is what I found in our knowledge base:", "zh": "以下是知识库中的相关内容："},
+}
+
+
+def message(key: str, language: str) -> str:
+    texts = MESSAGES[key]
+    return texts.get(language, texts["en"])
+
+
+@dataclass
+class Answer:
+    answer: str
+    mode: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    latency_ms: int = 0
+    session_id: str | None = None
+    language: str = "en"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "mode": self.mode,
+            "sources": self.sources,
+            "latency_ms": self.latency_ms,
+            "session_id": self.session_id,
+            "language": self.language,
+        }
+
+
+@dataclass
+class Judged:
+    """A hit with the evidence for using it."""
+
+    hit: SearchHit
+    coverage: float  # idf-weighted share of the question's terms found in the passage
+    overlap: float  # idf-weighted F1 of question terms and passage terms (for FAQ question matching)
+    relevance: float
+
+
+def idf_weights(total: int, document_frequencies: dict[str, int]) -> dict[str, float]:
+    """BM25's idf for each term; a term no chunk contains gets the largest weight (it is what the
+    question is about, and the knowledge base does not know it)."""
+    return {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in document_frequencies.items()}
+
+
+def coverage(query_terms: Sequence[str], text_terms: set[str], weights: dict[str, float]) -> float:
+    total = sum(weights.get(t, 1.0) for t in query_terms)
+    if total <= 0:
+        return 0.0
+    return sum(weights.get(t, 1.0) for t in query_terms if t in text_terms) / total
+
+
+def overlap_f1(query_terms: Sequence[str], text_terms: Sequence[str], weights: dict[str, float]) -> float:
+    q, t = set(query_terms), set(text_terms)
+    if not q or not t:
+        return 0.0
+    common = sum(weights.get(x, 1.0) for x in q & t)
+    wq = sum(weights.get(x, 1.0) for x in q)
+    wt = sum(weights.get(x, 1.0) for x in t)
+    return 2 * common / (wq + wt) if wq + wt else 0.0
+
+
+def matching_text(hit: SearchHit) -> str:
+    """The text a passage was matched on: an FAQ's question, else title, section and text."""
+    chunk = hit.chunk
+    if chunk.kind == KIND_FAQ:
+        return str(chunk.metadata.get("question") or chunk.section)
+    return "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
+
+
+def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[str, float], terms: Terms) -> list[Judged]:
+    """Score each hit's relevance: the mean of cosine similarity and term coverage, or the coverage alone
+    where the embedding model could not read the question or the passage (similarity unknown)."""
+    judged = []
+    for hit in hits:
+        text_terms = list(terms(matching_text(hit)))
+        cov = coverage(query_terms, set(text_terms), weights)
+        ovl = overlap_f1(query_terms, text_terms, weights)
+        relevance = cov if hit.similarity is None else (max(0.0, hit.similarity) + cov) / 2
+        judged.append(Judged(hit, cov, ovl, relevance))
+    return judged
+
+
+def faq_confidence(j: Judged) -> float:
+    """How surely an FAQ entry's question is the customer's: the better of cosine and term overlap."""
+    return max(j.hit.similarity or 0.0, j.overlap)
+
+
+_LIST_START_RE = re.compile(r"^\s*([-*+]|\d+[.)]|\|)")
+_CJK_END_RE = re.compile(r"[\u3400-\u9fff，、：]$")
+
+
+def logical_lines(text: str) -> list[str]:
+    """Undo hard wrapping: join lines of a paragraph, keep list items and table rows on their own."""
+    out: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            out.append("")
+            continue
+        if out and out[-1] and not _LIST_START_RE.match(stripped) and not out[-1].lstrip().startswith("|"):
+            joiner = "" if _CJK_END_RE.search(out[-1]) else " "
+            out[-1] = out[-1] + joiner + stripped
+        else:
+            out.append(stripped)
+    return [line for line in out if line]
+
+
+def best_excerpt(text: str, query_terms: Sequence[str], weights: dict[str, float], terms: Terms, max_sentences: int = 2) -> str:
+    """The passage's sentence that holds the most question weight, with the next one when it also bears on
+    the question; sentences keep their order."""
+    sentences = [s.strip() for line in logical_lines(text) for s in split_sentences(line) if s.strip()]
+    if not sentences:
+        return text.strip()
+    wanted = set(query_terms)
+    scores = [sum(weights.get(t, 1.0) for t in set(terms(s)) & wanted) for s in sentences]
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    chosen = [best]
+    if max_sentences > 1 and best + 1 < len(sentences) and (scores[best + 1] > 0 or len(sentences[best]) < 40):
+        chosen.append(best + 1)
+    out = sentences[chosen[0]]
+    for i in chosen[1:]:
+        out += ("" if _CJK_END_RE.search(out) or out.endswith(("。", "！", "？", "；")) else " ") + sentences[i]
+    return out
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, Any]:
+    entry = hit.to_dict()
+    if relevance is not None:
+        entry["relevance"] = round(relevance, 4)
+    return entry
+
+
+def compose(
+    question_language: str,
+    judged: Sequence[Judged],
+    query_terms: Sequence[str],
+    weights: dict[str, float],
+    terms: Terms,
+    faq_min_similarity: float,
+    min_relevance: float,
+    max_sources: int,
+) -> Answer:
+    """Choose the mode and write the answer from judged hits (best first)."""
+    faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
+    same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
+    best_faq = max(same_language or faqs, key=faq_confidence, default=None)
+    if best_faq is not None and faq_confidence(best_faq) >= faq_min_similarity:
+        answer = str(best_faq.hit.chunk.metadata.get("answer") or best_faq.hit.chunk.text)
+        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, faq_confidence(best_faq))], language=question_language)
+
+    relevant = [j for j in judged if j.relevance >= min_relevance]
+    if not relevant:
+        return Answer(message("abstain", question_language), MODE_ABSTAIN, language=question_language)
+    # Answer in the customer's language when the knowledge base has something relevant in it; passages
+    # after the first must be nearly as relevant as it, so a thin match does not pad the answer.
+    preferred = [j for j in relevant if j.hit.chunk.language == question_language] or relevant
+    chosen = [j for j in preferred if j.relevance >= preferred[0].relevance - SECONDARY_MARGIN][:max_sources]
+    lines: list[str] = []
+    sources: list[dict[str, Any]] = []
+    seen: list[set[str]] = []
+    for j in chosen:
+        chunk = j.hit.chunk
+        if chunk.kind == KIND_FAQ:
+            excerpt = str(chunk.metadata.get("answer") or chunk.text)
+        else:
+            excerpt = best_excerpt(chunk.text, query_terms, weights, terms)
+        excerpt_terms = set(terms(excerpt))
+        if sources and coverage(query_terms, excerpt_terms, weights) < 0.5:
+            continue  # a later passage whose best sentence holds little of the question adds noise
+        if any(_jaccard(excerpt_terms, other) > 0.6 for other in seen):
+            continue  # the same fact from a second source (a policy page and its FAQ) is said once
+        seen.append(excerpt_terms)
+        sources.append(source_entry(j.hit, j.relevance))
+        lines.append(f"- {excerpt} [{len(sources)}]")
+    answer = message("intro", question_language) + "\n\n" + "\n".join(lines)
+    return Answer(answer, MODE_EXTRACTIVE, sources, language=question_language)

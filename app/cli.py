@@ -1,0 +1,265 @@
+"""The `kefu` command line. Parses arguments, calls `app.services`, prints text or JSON.
+
+Errors a user can act on print as one line (`Error: ...`, exit 1); anything unexpected prints a short
+message too, unless KEFU_DEBUG=1 (or pytest) asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.errors import USER_ERRORS, InputError, debug_enabled
+
+
+class _Group(click.Group):
+    """Turns user errors into one-line messages at the boundary."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {exc} (set KEFU_DEBUG=1 to see the traceback)"
+            ) from exc
+
+
+def _service():
+    from app.services import KefuService
+
+    return KefuService()
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kefu")
+def main() -> None:
+    """Kefu: a self-hosted customer-service assistant that answers from your knowledge base."""
+
+
+# -- ingest -------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the per-file report as JSON.")
+def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Index files and folders (.md, .txt, FAQ .csv, .jsonl) into the knowledge store."""
+    service = _service()
+    status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
+
+    def show(result) -> None:
+        if as_json:
+            return
+        line = f"{result.status:<9} {result.path}"
+        if result.status in ("indexed", "unchanged"):
+            docs = len(result.doc_ids)
+            line += f"  ({docs} document{'s' * (docs != 1)}, {result.chunks} chunks)"
+        if result.error:
+            line += f"  {result.error}"
+        click.secho(line, fg=status_colour.get(result.status))
+
+    progress = _DocumentProgress(enabled=not as_json and sys.stderr.isatty())
+    try:
+        report = service.ingest(paths, on_file=show, on_documents=progress.advance)
+    finally:
+        progress.close()
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        s = report.summary
+        click.echo(
+            f"{s['files']} files: {s['indexed']} indexed, {s['unchanged']} unchanged, {s['failed']} failed, "
+            f"{s['skipped']} skipped; {s['documents']} documents, {s['chunks']} chunks in {s['seconds']} s"
+        )
+    if report.summary["failed"]:
+        sys.exit(1)
+
+
+class _DocumentProgress:
+    """A documents-indexed counter on stderr for long ingests (only on a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.done = 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.enabled:
+            click.echo(f"\r  indexed {self.done} documents", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.enabled and self.done:
+            click.echo("", err=True)
+
+
+# -- search -------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("query", required=False)
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Results to return.")
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "dense"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--queries", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="JSONL of queries (_id/id, text) for a batch run.")
+@click.option("--run", "run_path", type=click.Path(path_type=Path, dir_okay=False), help="With --queries: write a TREC run file here.")
+def search(query: str | None, k: int, mode: str, as_json: bool, queries: Path | None, run_path: Path | None) -> None:
+    """Search the knowledge base, or run a batch of queries into a TREC run file."""
+    if queries is not None:
+        if query:
+            raise InputError("give either a QUERY or --queries, not both")
+        if run_path is None:
+            raise InputError("--queries needs --run OUT.trec to say where to write the run")
+        _search_batch(queries, run_path, k, mode, as_json)
+        return
+    if run_path is not None:
+        raise InputError("--run needs --queries Q.jsonl")
+    if not query or not query.strip():
+        raise InputError("give a QUERY to search for, or --queries Q.jsonl --run OUT.trec")
+    hits = _service().search(query, k=k, mode=mode)
+    if as_json:
+        _print_json({"query": query, "mode": mode, "results": [h.to_dict() for h in hits]})
+        return
+    if not hits:
+        click.echo("No results.")
+    for rank, hit in enumerate(hits, start=1):
+        c = hit.chunk
+        where = f"{c.title} > {c.section}" if c.section and c.section != c.title else c.title
+        click.secho(f"{rank:>2}. {where}", bold=True, nl=False)
+        click.echo(f"  [{hit.score:.4f}]  {c.source}  ({c.chunk_id})")
+        snippet = " ".join(c.text.split())
+        click.echo(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+
+
+def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json: bool) -> None:
+    import time
+
+    from app.evaluation import read_queries, write_trec_run
+
+    queries = read_queries(queries_path)
+    started = time.perf_counter()
+    run = _service().search_run(queries, k=k, mode=mode)
+    seconds = time.perf_counter() - started
+    try:
+        run_path.parent.mkdir(parents=True, exist_ok=True)
+        with run_path.open("w", encoding="utf-8") as out:
+            lines = write_trec_run(run, out)
+    except OSError as exc:
+        raise InputError(f"cannot write the run file {run_path}: {exc.strerror or exc}") from None
+    summary = {"queries": len(queries), "lines": lines, "run": str(run_path), "seconds": round(seconds, 2), "mode": mode}
+    if as_json:
+        _print_json(summary)
+    else:
+        click.echo(f"{len(queries)} queries, {lines} lines written to {run_path} in {seconds:.1f} s")
+
+
+# -- ask ----------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("question")
+@click.option("--session", "session_id", help="Continue (or start) the conversation with this id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def ask(question: str, session_id: str | None, as_json: bool) -> None:
+    """Answer a question from the knowledge base, with its sources."""
+    answer = _service().ask(question, session_id=session_id)
+    if as_json:
+        _print_json(answer.to_dict())
+        return
+    click.echo(answer.answer)
+    click.echo()
+    click.secho(f"[{answer.mode} · {answer.latency_ms} ms · session {answer.session_id}]", dim=True)
+    for i, source in enumerate(answer.sources, start=1):
+        where = source["title"] + (f" > {source['section']}" if source.get("section") and source["section"] != source["title"] else "")
+        click.echo(f"  [{i}] {where} ({source['source']})")
+
+
+# -- documents ----------------------------------------------------------------------------------------------
+
+
+@main.group()
+def docs() -> None:
+    """List and delete indexed documents."""
+
+
+@docs.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the documents as JSON.")
+def docs_list(as_json: bool) -> None:
+    """List indexed documents."""
+    service = _service()
+    documents = service.documents()
+    if as_json:
+        _print_json({"documents": [d.to_dict() for d in documents], "stats": service.stats()})
+        return
+    if not documents:
+        click.echo("The knowledge base is empty. Add files with `kefu ingest PATH`.")
+        return
+    for d in documents:
+        click.echo(f"{d.doc_id:<32} {d.kind:<7} {d.language or '-':<6} {d.chunks:>4} chunks  {d.title}  ({d.source})")
+    click.echo(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks")
+
+
+@docs.command("delete")
+@click.argument("doc_ids", nargs=-1)
+@click.option("--all", "delete_all", is_flag=True, help="Delete every document.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation with --all.")
+def docs_delete(doc_ids: tuple[str, ...], delete_all: bool, yes: bool) -> None:
+    """Delete documents (and their chunks) by id."""
+    service = _service()
+    if delete_all:
+        if doc_ids:
+            raise InputError("give document ids or --all, not both")
+        ids = [d.doc_id for d in service.documents()]
+        if ids and not yes:
+            click.confirm(f"Delete all {len(ids)} documents?", abort=True)
+    elif not doc_ids:
+        raise InputError("give the ids of the documents to delete (see `kefu docs list`), or --all")
+    else:
+        ids = list(doc_ids)
+    deleted = service.delete_documents(ids)
+    click.echo(f"Deleted {deleted} document{'s' * (deleted != 1)}.")
+
+
+# -- ui -----------------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default KEFU_UI_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default KEFU_UI_PORT, 8501).")
+def ui(host: str | None, port: int | None) -> None:
+    """Start the Streamlit web app."""
+    from app.settings import load_settings
+
+    settings = load_settings().ui
+    import ui as ui_package
+
+    script = Path(ui_package.__file__).resolve().parent / "streamlit_app.py"
+    args = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.address", host or settings.ui_host,
+        "--server.port", str(port or settings.ui_port),
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    click.echo(f"Kefu is starting on http://{host or settings.ui_host}:{port or settings.ui_port}", err=True)
+    os.execv(sys.executable, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

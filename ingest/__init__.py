@@ -1,0 +1,1 @@
+"""Ingest: files in, documents and chunks out (loaders, limits, chunking)."""

@@ -1,0 +1,88 @@
+"""The units ingest produces: a `Document` (one file, or one record of a JSONL corpus) and its `Chunk`s.
+
+Plain data, no behaviour beyond identity helpers. `rag/` stores these; nothing here knows about stores,
+embeddings or models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Document kinds: how a document was written, which decides how it is chunked and answered.
+KIND_TEXT = "text"  # prose: Markdown, plain text, PDF, DOCX, HTML
+KIND_FAQ = "faq"  # question/answer pairs, one chunk per pair
+KIND_RECORD = "record"  # one record of a JSONL corpus (BEIR layout)
+
+
+@dataclass
+class Chunk:
+    """A retrievable piece of a document.
+
+    `text` is what a reader is shown; `match_text` is what lexical and dense matching see (for an FAQ row
+    the question, for prose the text itself).
+    """
+
+    ord: int
+    text: str
+    match_text: str
+    section: str = ""
+    page: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Block:
+    """A run of text from a loader, before chunking: one Markdown section, one PDF page, one paragraph group."""
+
+    text: str
+    section: str = ""
+    page: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Document:
+    doc_id: str
+    source: str
+    title: str
+    kind: str
+    text: str
+    language: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    # What a loader read, before chunking; not stored.
+    blocks: list[Block] = field(default_factory=list, repr=False)
+
+    @property
+    def content_hash(self) -> str:
+        """Identifies the content: title, text and the chunk texts, so re-chunking counts as a change."""
+        h = hashlib.sha256()
+        for part in (self.kind, self.title, self.text):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        for c in self.chunks:
+            h.update(f"{c.section}\x00{c.page}\x00{c.match_text}\x00{c.text}\x01".encode("utf-8"))
+        return h.hexdigest()
+
+
+_SLUG_RE = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff]+")
+
+
+def document_id_for_path(path: Path) -> str:
+    """A stable, readable id for a file: its name slug plus a hash of its absolute path."""
+    resolved = str(path.resolve())
+    slug = _SLUG_RE.sub("-", path.stem).strip("-").lower()[:40] or "doc"
+    return f"{slug}-{hashlib.sha1(resolved.encode('utf-8')).hexdigest()[:8]}"
+
+
+def display_source(path: Path) -> str:
+    """The path shown in citations: relative to the working directory when under it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)

@@ -1,0 +1,1 @@
+"""Retrieval: text analysis, embeddings, knowledge stores, hybrid search and fusion."""

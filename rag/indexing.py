@@ -1,0 +1,138 @@
+"""Indexing: chunked documents in, store records out. Analyses each chunk's terms, embeds its match text in
+large batches (across documents, for throughput) and writes documents in groups, each all or nothing.
+
+Unchanged documents (same id and content hash) are left alone. Knows nothing of files: `ingest/` made the
+documents.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from ingest.chunking import context_prefix
+from ingest.documents import KIND_FAQ, Document
+from rag.analysis import Analyzer, detect_language
+import numpy as np
+
+from rag.embeddings import MIN_READABLE, Embedder
+from rag.store import ChunkRecord, DocumentRecord, IndexSpec, KnowledgeStore, chunk_id_for
+
+# Documents are embedded and written in groups of about this many chunks: large enough to keep the
+# embedder's batches full, small enough that a crash loses little work.
+WRITE_GROUP_CHUNKS = 512
+
+
+@dataclass
+class IndexOutcome:
+    doc_id: str
+    status: str  # "indexed" | "unchanged"
+    chunks: int
+
+
+def index_spec(embedder: Embedder, analyzer: Analyzer) -> IndexSpec:
+    return IndexSpec(embedding_model=embedder.name, dimension=embedder.dimension, analysis=analyzer.fingerprint)
+
+
+def matching_text(doc: Document, chunk_text: str, section: str) -> str:
+    """What BM25 and the embedder see for a chunk: an FAQ question alone; prose with its title and section
+    first, so a passage that never names its subject still matches it."""
+    if doc.kind == KIND_FAQ:
+        return chunk_text
+    prefix = context_prefix(doc.title, section)
+    return f"{prefix}\n{chunk_text}" if prefix else chunk_text
+
+
+def embed_readable(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Embed texts; a text the model cannot read (mostly unknown tokens) gets a zero vector, so it has no
+    dense similarity to anything rather than a meaningless one."""
+    readable = [r >= MIN_READABLE for r in embedder.readable(texts)]
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    wanted = [i for i, ok in enumerate(readable) if ok]
+    if wanted:
+        vectors[wanted] = embedder.embed_documents([texts[i] for i in wanted])
+    return vectors
+
+
+class Indexer:
+    def __init__(self, store: KnowledgeStore, embedder: Embedder, analyzer: Analyzer):
+        self.store = store
+        self.embedder = embedder
+        self.analyzer = analyzer
+        self._claimed = False
+
+    def _claim(self) -> None:
+        if not self._claimed:
+            self.store.claim(index_spec(self.embedder, self.analyzer))
+            self._claimed = True
+
+    def index(
+        self,
+        documents: Iterable[Document],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[IndexOutcome]:
+        """Index documents; returns one outcome per document in input order. on_progress(n) after each group."""
+        self._claim()
+        docs = list(documents)
+        stored = self.store.content_hashes([d.doc_id for d in docs])
+        outcomes: list[IndexOutcome] = []
+        pending: list[Document] = []
+        pending_chunks = 0
+        for doc in docs:
+            if stored.get(doc.doc_id) == doc.content_hash:
+                outcomes.append(IndexOutcome(doc.doc_id, "unchanged", len(doc.chunks)))
+                continue
+            outcomes.append(IndexOutcome(doc.doc_id, "indexed", len(doc.chunks)))
+            pending.append(doc)
+            pending_chunks += len(doc.chunks)
+            if pending_chunks >= WRITE_GROUP_CHUNKS:
+                self._write(pending)
+                if on_progress:
+                    on_progress(len(pending))
+                pending, pending_chunks = [], 0
+        if pending:
+            self._write(pending)
+            if on_progress:
+                on_progress(len(pending))
+        return outcomes
+
+    def _write(self, docs: Sequence[Document]) -> None:
+        texts = [matching_text(doc, c.match_text, c.section) for doc in docs for c in doc.chunks]
+        vectors = embed_readable(self.embedder, texts)
+        items = []
+        row = 0
+        for doc in docs:
+            records = []
+            for chunk in doc.chunks:
+                language = detect_language(chunk.text) or detect_language(doc.title)
+                records.append(
+                    ChunkRecord(
+                        chunk_id=chunk_id_for(doc.doc_id, chunk.ord),
+                        doc_id=doc.doc_id,
+                        ord=chunk.ord,
+                        text=chunk.text,
+                        terms=self.analyzer.analyzed_text(texts[row]),
+                        embedding=vectors[row],
+                        section=chunk.section,
+                        page=chunk.page,
+                        language=language,
+                        metadata=chunk.metadata,
+                    )
+                )
+                row += 1
+            languages = Counter(r.language for r in records if r.language)
+            language = doc.language or (languages.most_common(1)[0][0] if languages else "")
+            if len(languages) > 1 and doc.kind == KIND_FAQ:
+                language = "mixed"
+            record = DocumentRecord(
+                doc_id=doc.doc_id,
+                source=doc.source,
+                title=doc.title,
+                kind=doc.kind,
+                language=language,
+                content_hash=doc.content_hash,
+                metadata=doc.metadata,
+            )
+            items.append((record, records))
+        self.store.replace_documents(items)

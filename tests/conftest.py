@@ -1,0 +1,87 @@
+"""Shared fixtures. Every test gets its own KEFU_HOME in tmp_path and no KEFU_* setting from outside;
+nothing reaches the network (the hub is switched off). The sample knowledge base is ingested once per
+session into a read-only home that tests which only read can share."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+KB = ROOT / "data" / "kb"
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """KEFU_HOME in tmp_path, no other KEFU_* variable, and no .env file from the working directory."""
+    for name in list(os.environ):
+        if name.startswith("KEFU_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "kefu-home"
+    monkeypatch.setenv("KEFU_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def kefu(*args: str, expect: int = 0) -> str:
+    """Run the `kefu` CLI in-process; assert its exit code; return what it printed."""
+    from app.cli import main
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == expect, f"kefu {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+    return result.output
+
+
+def kefu_json(*args: str, expect: int = 0):
+    return json.loads(kefu(*args, "--json", expect=expect))
+
+
+@pytest.fixture(scope="session")
+def kb_home(tmp_path_factory) -> Path:
+    """A KEFU_HOME holding the ingested sample knowledge base, shared by tests that only read it."""
+    home = tmp_path_factory.mktemp("kb-home")
+    previous = os.environ.get("KEFU_HOME")
+    os.environ["KEFU_HOME"] = str(home)
+    try:
+        kefu("ingest", str(KB))
+    finally:
+        if previous is None:
+            del os.environ["KEFU_HOME"]
+        else:
+            os.environ["KEFU_HOME"] = previous
+    return home
+
+
+@pytest.fixture
+def use_kb(kb_home, monkeypatch, tmp_path) -> Path:
+    """Point KEFU_HOME at the shared ingested knowledge base (sessions go to this test's own database)."""
+    monkeypatch.setenv("KEFU_HOME", str(kb_home))
+    monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path / 'sessions.db'}")
+    return kb_home
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    """A private, writable copy of the sample knowledge base files."""
+    target = tmp_path / "kb"
+    shutil.copytree(KB, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The packaged all-MiniLM-L6-v2, loaded once."""
+    from rag.embeddings import EmbeddingConfig, make_embedder
+
+    e = make_embedder(EmbeddingConfig())
+    _ = e.dimension
+    return e

@@ -1,0 +1,101 @@
+"""The answer composer, on hand-built hits: modes, excerpts, citations, language preference."""
+
+import pytest
+
+from app.answering import (
+    MODE_ABSTAIN,
+    MODE_EXTRACTIVE,
+    MODE_FAQ,
+    best_excerpt,
+    compose,
+    coverage,
+    idf_weights,
+    judge,
+    logical_lines,
+)
+from ingest.documents import KIND_FAQ, KIND_TEXT
+from rag.analysis import Analyzer
+from rag.retrieval import SearchHit
+from rag.store import StoredChunk
+
+ANALYZER = Analyzer()
+
+
+def hit(text, kind=KIND_TEXT, language="en", similarity=None, title="Returns", section="", metadata=None, n=0):
+    chunk = StoredChunk(f"d{n}#0", f"d{n}", 0, text, title, f"kb/{n}.md", kind, section, None, language, metadata or {})
+    return SearchHit(chunk=chunk, score=1.0 / (n + 1), similarity=similarity)
+
+
+def answer(question, hits, faq_min=0.8, min_rel=0.45):
+    terms = ANALYZER.query_terms(question)
+    weights = {t: 1.0 for t in terms}
+    judged = judge(hits, terms, weights, ANALYZER.terms)
+    lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in question) else "en"
+    return compose(lang, judged, terms, weights, ANALYZER.terms, faq_min, min_rel, max_sources=3)
+
+
+def test_idf_weights_favour_rare_and_unknown_terms():
+    w = idf_weights(100, {"return": 50, "deposit": 2, "fridge": 0})
+    assert w["fridge"] > w["deposit"] > w["return"] > 0
+
+
+def test_coverage_is_weighted():
+    assert coverage(["a", "b"], {"a"}, {"a": 3.0, "b": 1.0}) == pytest.approx(0.75)
+
+
+def test_logical_lines_undo_hard_wrapping_but_keep_lists():
+    text = "You have 30 days\nto return items.\n\n- one\n- two\n  continued\n\n退货期限为\n30 天。"
+    assert logical_lines(text) == ["You have 30 days to return items.", "- one", "- two continued", "退货期限为30 天。"]
+
+
+def test_best_excerpt_picks_the_sentence_about_the_question():
+    text = "Lumen wants you to love it. You have 30 days from delivery to return items. Refunds take 5 days."
+    excerpt = best_excerpt(text, ANALYZER.query_terms("return items"), {}, ANALYZER.terms)
+    assert excerpt.startswith("You have 30 days")
+
+
+def test_confident_faq_match_answers_directly():
+    faq = hit("Can I pay cash?\nNo, we do not accept cash.", kind=KIND_FAQ, similarity=0.93,
+              metadata={"question": "Can I pay cash?", "answer": "No, we do not accept cash."})
+    result = answer("Can I pay cash on delivery?", [faq])
+    assert result.mode == MODE_FAQ
+    assert result.answer == "No, we do not accept cash."
+    assert result.sources[0]["doc_id"] == "d0"
+
+
+def test_unsure_faq_match_falls_back_to_quoting_with_citations():
+    faq = hit("Q\nA", kind=KIND_FAQ, similarity=0.5, metadata={"question": "Is shipping free?", "answer": "Over $50."})
+    policy = hit("Standard shipping costs $4.99. It is free on orders over $50.", similarity=0.7, n=1)
+    result = answer("how much does shipping cost", [policy, faq])
+    assert result.mode == MODE_EXTRACTIVE
+    assert "$4.99" in result.answer and "[1]" in result.answer
+    assert result.sources[0]["doc_id"] == "d1"
+
+
+def test_nothing_relevant_abstains_and_offers_a_human():
+    result = answer("What is the capital of France?", [hit("Refunds take 5 days.", similarity=0.1)])
+    assert result.mode == MODE_ABSTAIN
+    assert "human" in result.answer
+    assert result.sources == []
+
+
+def test_chinese_question_abstains_in_chinese():
+    result = answer("今天天气怎么样", [hit("退款五天到账。", language="zh")])
+    assert result.mode == MODE_ABSTAIN
+    assert "人工客服" in result.answer
+
+
+def test_answer_prefers_passages_in_the_questions_language():
+    en = hit("You can return items within 30 days.", similarity=None, n=0)
+    zh = hit("商品签收后 30 天内可以退货。", language="zh", title="退货政策", n=1)
+    result = answer("可以退货吗", [en, zh])
+    assert result.mode == MODE_EXTRACTIVE
+    assert [s["doc_id"] for s in result.sources] == ["d1"]
+    assert result.answer.startswith("以下是知识库中的相关内容")
+
+
+def test_same_fact_from_two_sources_is_said_once():
+    a = hit("You can return items within 30 days of delivery.", similarity=0.8, n=0)
+    b = hit("You can return items within 30 days of delivery!", similarity=0.8, n=1)
+    result = answer("return items", [a, b])
+    assert len(result.sources) == 1

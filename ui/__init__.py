@@ -1,0 +1,1 @@
+"""Streamlit front end. Pages only render and call `app.services`."""

@@ -1,0 +1,48 @@
+"""The customer chat page: ask in English or Chinese, get an answer with its sources."""
+
+import streamlit as st
+
+from ui.rendering import render_answer
+from ui.resources import get_service, show_error
+
+st.title("Kefu 客服")
+st.caption("Ask about orders, shipping, returns, warranty, payment or your account. 中文提问也可以。")
+
+state = st.session_state
+state.setdefault("messages", [])
+state.setdefault("session_id", None)
+
+with st.sidebar:
+    if st.button("New conversation", use_container_width=True):
+        state.messages = []
+        state.session_id = None
+
+for message in state.messages:
+    with st.chat_message(message["role"]):
+        if message["role"] == "assistant":
+            render_answer(message)
+        else:
+            st.markdown(message["content"])
+
+question = st.chat_input("Type your question… 请输入您的问题")
+if question:
+    state.messages.append({"role": "user", "content": question})
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        try:
+            with st.spinner("Searching the knowledge base…"):
+                answer = get_service().ask(question, session_id=state.session_id)
+        except Exception as exc:  # shown as a message; user errors never as a traceback
+            show_error(exc)
+        else:
+            state.session_id = answer.session_id
+            reply = {
+                "role": "assistant",
+                "content": answer.answer,
+                "mode": answer.mode,
+                "sources": answer.sources,
+                "latency_ms": answer.latency_ms,
+            }
+            state.messages.append(reply)
+            render_answer(reply)
