@@ -220,8 +220,9 @@ def compose(
     seen: list[set[str]] = []
     for j in chosen:
         chunk = j.hit.chunk
-        if chunk.kind == KIND_FAQ:
-            excerpt = str(chunk.metadata.get("answer") or chunk.text)
+        if chunk.kind == KIND_FAQ:  # the question too: "No." alone would not say to what
+            question = str(chunk.metadata.get("question") or "")
+            excerpt = f"{question} {chunk.metadata.get('answer') or chunk.text}".strip()
         else:
             excerpt = best_excerpt(chunk.text, query_terms, weights, terms)
         excerpt_terms = set(terms(excerpt))

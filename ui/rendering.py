@@ -9,14 +9,15 @@ from typing import Any
 import streamlit as st
 
 MODE_LABELS = {
-    "faq": "✅ Answered from the FAQ",
-    "generated": "✨ Generated from the knowledge base",
-    "extractive": "📄 Quoted from the knowledge base",
-    "abstain": "❔ No answer found",
-    "handoff": "🙋 Handed over to a human agent",
+    "faq": "Answered from the FAQ",
+    "generated": "Generated from the knowledge base",
+    "extractive": "Quoted from the knowledge base",
+    "abstain": "No answer found",
+    "handoff": "Handed over to a human agent",
 }
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+_EMPHASIS = re.compile(r"(\*\*|__|`)")
 
 
 def escape_markdown(text: str) -> str:
@@ -45,5 +46,5 @@ def render_answer(message: dict[str, Any]) -> None:
             for i, source in enumerate(sources, start=1):
                 st.markdown(f"**[{i}] {escape_markdown(source_label(source))}**")
                 st.caption(escape_markdown(source.get("source", "")))
-                excerpt = " ".join(str(source.get("text", "")).split())
+                excerpt = _EMPHASIS.sub("", " ".join(str(source.get("text", "")).split()))
                 st.markdown("> " + escape_markdown(excerpt[:600] + ("…" if len(excerpt) > 600 else "")))
