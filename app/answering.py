@@ -173,6 +173,7 @@ def best_excerpt(text: str, query_terms: Sequence[str], weights: dict[str, float
     chosen = [best]
     if max_sentences > 1 and best + 1 < len(sentences) and (scores[best + 1] > 0 or len(sentences[best]) < 40):
         chosen.append(best + 1)
+    sentences = [_table_row_as_text(s) for s in sentences]
     out = sentences[chosen[0]]
     for i in chosen[1:]:
         out += ("" if _CJK_END_RE.search(out) or out.endswith(("。", "！", "？", "；")) else " ") + sentences[i]
@@ -181,6 +182,15 @@ def best_excerpt(text: str, query_terms: Sequence[str], weights: dict[str, float
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _table_row_as_text(sentence: str) -> str:
+    """"| 防水 | 5ATM |" reads as "防水: 5ATM" in an answer."""
+    if sentence.startswith("|") and sentence.endswith("|"):
+        cells = [c.strip() for c in sentence.strip("|").split("|") if c.strip()]
+        if len(cells) >= 2:
+            return f"{cells[0]}: {'; '.join(cells[1:])}"
+    return sentence
 
 
 def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, Any]:
@@ -214,6 +224,7 @@ def compose(
     # Answer in the customer's language when the knowledge base has something relevant in it; passages
     # after the first must be nearly as relevant as it, so a thin match does not pad the answer.
     preferred = [j for j in relevant if j.hit.chunk.language == question_language] or relevant
+    preferred = sorted(preferred, key=lambda j: -j.relevance)  # stable: ties keep the retrieval order
     chosen = [j for j in preferred if j.relevance >= preferred[0].relevance - SECONDARY_MARGIN][:max_sources]
     lines: list[str] = []
     sources: list[dict[str, Any]] = []

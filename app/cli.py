@@ -58,11 +58,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="Also delete documents whose files under these paths are gone.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-file report as JSON.")
-def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Index files and folders (.md, .txt, FAQ .csv, .jsonl) into the knowledge store."""
+def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
+    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store."""
     service = _service()
     status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
+    bar = _ProgressBar(enabled=sys.stderr.isatty())
 
     def show(result) -> None:
         if as_json:
@@ -73,40 +75,54 @@ def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
             line += f"  ({docs} document{'s' * (docs != 1)}, {result.chunks} chunks)"
         if result.error:
             line += f"  {result.error}"
+        bar.clear()
         click.secho(line, fg=status_colour.get(result.status))
 
-    progress = _DocumentProgress(enabled=not as_json and sys.stderr.isatty())
     try:
-        report = service.ingest(paths, on_file=show, on_documents=progress.advance)
+        report = service.ingest(paths, prune=prune, on_file=show, on_progress=bar.update)
     finally:
-        progress.close()
+        bar.clear()
     if as_json:
         _print_json(report.to_dict())
     else:
+        for doc_id in report.pruned:
+            click.secho(f"pruned    {doc_id}  (its file is gone)", fg="yellow")
         s = report.summary
         click.echo(
             f"{s['files']} files: {s['indexed']} indexed, {s['unchanged']} unchanged, {s['failed']} failed, "
-            f"{s['skipped']} skipped; {s['documents']} documents, {s['chunks']} chunks in {s['seconds']} s"
+            f"{s['skipped']} skipped; {s['documents']} documents, {s['chunks']} chunks written"
+            + (f"; {s['pruned']} pruned" if prune else "")
+            + f" in {s['seconds']} s"
         )
     if report.summary["failed"]:
         sys.exit(1)
 
 
-class _DocumentProgress:
-    """A documents-indexed counter on stderr for long ingests (only on a terminal)."""
+class _ProgressBar:
+    """One line on stderr, redrawn in place: files done of total, documents and chunks written."""
+
+    WIDTH = 24
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.done = 0
+        self.shown = False
 
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self.enabled:
-            click.echo(f"\r  indexed {self.done} documents", nl=False, err=True)
+    def update(self, p) -> None:
+        if not self.enabled:
+            return
+        filled = int(self.WIDTH * p.files_done / max(1, p.files_total))
+        current = Path(p.current).name[:30]
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {p.files_done}/{p.files_total} files · "
+            f"{p.documents} documents · {p.chunks} chunks · {current}"
+        )
+        click.echo("\r" + line[:110].ljust(110), nl=False, err=True)
+        self.shown = True
 
-    def close(self) -> None:
-        if self.enabled and self.done:
-            click.echo("", err=True)
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r" + " " * 110 + "\r", nl=False, err=True)
+            self.shown = False
 
 
 # -- search -------------------------------------------------------------------------------------------------
@@ -187,7 +203,8 @@ def ask(question: str, session_id: str | None, as_json: bool) -> None:
     click.secho(f"[{answer.mode} · {answer.latency_ms} ms · session {answer.session_id}]", dim=True)
     for i, source in enumerate(answer.sources, start=1):
         where = source["title"] + (f" > {source['section']}" if source.get("section") and source["section"] != source["title"] else "")
-        click.echo(f"  [{i}] {where} ({source['source']})")
+        page = f", p. {source['page']}" if source.get("page") else ""
+        click.echo(f"  [{i}] {where} ({source['source']}{page})")
 
 
 # -- documents ----------------------------------------------------------------------------------------------

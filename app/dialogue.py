@@ -8,6 +8,7 @@ nothing), and `app.answering` writes the answer. Every turn, the customer's and 
 
 from __future__ import annotations
 
+import re
 import time
 
 from app import answering
@@ -21,6 +22,19 @@ from rag.retrieval import HybridRetriever
 
 MAX_QUESTION_CHARS = 4000
 HITS_PER_QUESTION = 8
+
+
+_FOLLOW_UP_RE = re.compile(
+    r"^\s*(and|also|what about|how about|what if|same for|then|or)\b|^\s*(那|那么|还有|另外|如果|那如果)|[呢]\s*[?？]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """A turn that leans on the one before: it opens like a continuation ("and ...", "what about ...",
+    "那……") or ends like one ("……呢？"). (A short question alone is no sign: "我有多长时间可以退货？" is
+    one search term and stands on its own.)"""
+    return bool(_FOLLOW_UP_RE.search(question))
 
 
 class DialogueManager:
@@ -47,13 +61,14 @@ class DialogueManager:
         elif self.sessions.status(session_id) == STATUS_HANDOFF:
             answer = Answer(answering.message("waiting", language), MODE_HANDOFF, language=language)
         else:
-            answer = self._answer(question, language)
             previous = next((t.content for t in reversed(history) if t.role == "user"), None)
-            if answer.mode == MODE_ABSTAIN and previous:
-                # A follow-up ("and for express?") often only makes sense with the question before it.
-                followup = self._answer(f"{previous} {question}", language)
-                if followup.mode != MODE_ABSTAIN:
-                    answer = followup
+            # A follow-up ("and with GPS?") only makes sense with the question before it.
+            contextual = previous is not None and is_follow_up(question)
+            answer = self._answer(f"{previous} {question}" if contextual else question, language)
+            if answer.mode == MODE_ABSTAIN and previous and not contextual:
+                retry = self._answer(f"{previous} {question}", language)
+                if retry.mode != MODE_ABSTAIN:
+                    answer = retry
 
         answer.session_id = session_id
         answer.latency_ms = int((time.perf_counter() - started) * 1000)

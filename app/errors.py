@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ingest.loaders import LoadError
+from ingest.errors import LoadError
 from rag.errors import RagError
 
 

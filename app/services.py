@@ -6,6 +6,7 @@ Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +19,25 @@ from app.dialogue import DialogueManager
 from app.errors import ConfigError, NotFoundError
 from app.sessions import SessionStore, Turn
 from app.settings import Settings, load_settings
-from ingest.pipeline import FAILED, INDEXED, SKIPPED, UNCHANGED, ChunkingOptions, FileResult, discover, load_file
-from ingest.loaders import LoadError
+from ingest.documents import Document
+from ingest.errors import LoadError
+from ingest.limits import Limits
+from ingest.loaders import LoadOptions
+from ingest.pipeline import (
+    FAILED,
+    INDEXED,
+    SKIPPED,
+    UNCHANGED,
+    ChunkingOptions,
+    FileLoader,
+    FileResult,
+    discover,
+    safe_upload_name,
+    supported,
+)
 from rag.analysis import Analyzer
 from rag.embeddings import EmbeddingConfig, make_embedder
-from rag.indexing import Indexer
+from rag.indexing import WRITE_GROUP_CHUNKS, Indexer
 from rag.retrieval import HybridRetriever, SearchHit
 from rag.store import DocumentInfo, KnowledgeStore, doc_id_of, make_store
 
@@ -30,6 +45,7 @@ from rag.store import DocumentInfo, KnowledgeStore, doc_id_of, make_store
 @dataclass
 class IngestReport:
     files: list[FileResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -42,11 +58,31 @@ class IngestReport:
             **counts,
             "documents": sum(len(f.doc_ids) for f in self.files if f.status == INDEXED),
             "chunks": sum(f.chunks for f in self.files if f.status == INDEXED),
+            "pruned": len(self.pruned),
             "seconds": round(self.seconds, 2),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"files": [f.to_dict() for f in self.files], "summary": self.summary}
+        return {"files": [f.to_dict() for f in self.files], "pruned": self.pruned, "summary": self.summary}
+
+
+@dataclass
+class IngestProgress:
+    """Where a running ingest is, for a progress bar: reported after each file is read and each write."""
+
+    files_done: int
+    files_total: int
+    documents: int
+    chunks: int
+    current: str = ""
+
+
+@dataclass
+class _Pending:
+    """Files read and chunked but not yet written: written together so embedding batches stay full."""
+
+    items: list[tuple[FileResult, list[Document], set[str]]] = field(default_factory=list)
+    chunks: int = 0
 
 
 class KefuService:
@@ -101,44 +137,150 @@ class KefuService:
 
     # -- ingest -------------------------------------------------------------------------------------------
 
+    def file_loader(self) -> FileLoader:
+        i = self.settings.ingest
+        limits = Limits(
+            max_file_mb=i.max_file_mb,
+            parse_timeout_s=i.parse_timeout,
+            parse_memory_mb=i.parse_memory_mb,
+            max_zip_entries=i.max_zip_entries,
+            max_unzipped_mb=i.max_unzipped_mb,
+            max_zip_ratio=i.max_zip_ratio,
+        )
+        chunking = ChunkingOptions(
+            count_tokens=self.embedder.count_tokens,
+            max_tokens=min(i.chunk_tokens, self.embedder.max_tokens),
+            overlap=i.chunk_overlap,
+        )
+        load = LoadOptions(question_column=i.faq_question_column, answer_column=i.faq_answer_column, limits=limits)
+        return FileLoader(chunking, load)
+
     def ingest(
         self,
         paths: Iterable[Path | str],
+        prune: bool = False,
         on_file: Callable[[FileResult], None] | None = None,
-        on_documents: Callable[[int], None] | None = None,
+        on_progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestReport:
-        """Index files and folders. Every file gets a status; one bad file never stops the others."""
+        """Index files and folders. Every file gets a status; one bad file never stops the others.
+
+        A changed file replaces its documents (and drops those it no longer holds); an unchanged one writes
+        nothing. With prune, documents whose files under these paths are gone are deleted too.
+        """
+        roots = [Path(p) for p in paths]
+        found = list(discover(roots))
+        return self._ingest_files(
+            [(path, None, problem) for path, problem in found], on_file, on_progress, prune_roots=roots if prune else None
+        )
+
+    def ingest_uploads(
+        self,
+        uploads: Sequence[tuple[str, bytes]],
+        on_file: Callable[[FileResult], None] | None = None,
+        on_progress: Callable[[IngestProgress], None] | None = None,
+    ) -> IngestReport:
+        """Index uploaded files (name, content). A name is only a label: the bytes are stored under
+        $KEFU_HOME/uploads by a hash of the label, and the same name uploaded again replaces its document."""
+        folder = self.settings.core.home / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        files: list[tuple[Path, str | None, str | None]] = []
+        for name, data in uploads:
+            label = "upload/" + safe_upload_name(name)
+            if not supported(label):
+                files.append((Path(label), None, None))  # reported as skipped; nothing is written
+                continue
+            if len(data) > self.settings.ingest.max_file_mb * 1024 * 1024:
+                files.append((Path(label), None, f"{label} is larger than {self.settings.ingest.max_file_mb} MB (KEFU_MAX_FILE_MB)"))
+                continue
+            stored = folder / (hashlib.sha1(label.encode("utf-8")).hexdigest()[:20] + Path(label).suffix.lower())
+            stored.write_bytes(data)
+            files.append((stored, label, None))
+        return self._ingest_files(files, on_file, on_progress)
+
+    def _ingest_files(
+        self,
+        files: list[tuple[Path, str | None, str | None]],
+        on_file: Callable[[FileResult], None] | None,
+        on_progress: Callable[[IngestProgress], None] | None,
+        prune_roots: list[Path] | None = None,
+    ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         indexer = Indexer(self.store, self.embedder, self.analyzer)
-        options = ChunkingOptions(
-            count_tokens=self.embedder.count_tokens,
-            max_tokens=min(self.settings.ingest.chunk_tokens, self.embedder.max_tokens),
-            overlap=self.settings.ingest.chunk_overlap,
-        )
-        for path, problem in discover(Path(p) for p in paths):
-            if problem is not None:
-                result = FileResult(str(path), FAILED, error=problem)
-            else:
-                result = self._ingest_file(path, indexer, options, on_documents)
+        by_path = self._documents_by_path()
+        pending = _Pending()
+        totals = {"documents": 0, "chunks": 0}
+
+        def finish(result: FileResult) -> None:
             report.files.append(result)
             if on_file:
                 on_file(result)
+            if on_progress:
+                on_progress(IngestProgress(len(report.files), len(files), totals["documents"], totals["chunks"], result.path))
+
+        def flush() -> None:
+            documents = [d for _, docs, _ in pending.items for d in docs]
+            outcomes = {o.doc_id: o for o in indexer.index(documents)}
+            for result, docs, stale in pending.items:
+                mine = [outcomes[d.doc_id] for d in docs]
+                if stale:  # documents this file held before and holds no more
+                    self.store.delete_documents(sorted(stale))
+                result.status = INDEXED if stale or any(o.status == INDEXED for o in mine) else UNCHANGED
+                result.doc_ids = [o.doc_id for o in mine]
+                result.chunks = sum(o.chunks for o in mine)
+                if result.status == INDEXED:
+                    totals["documents"] += sum(1 for o in mine if o.status == INDEXED)
+                    totals["chunks"] += sum(o.chunks for o in mine if o.status == INDEXED)
+                finish(result)
+            pending.items.clear()
+            pending.chunks = 0
+
+        with self.file_loader() as loader:
+            for path, source, problem in files:
+                label = source or str(path)
+                if problem is not None:
+                    finish(FileResult(label, FAILED, error=problem))
+                    continue
+                if not supported(source or path):
+                    finish(FileResult(label, SKIPPED, error=f"unsupported file type {Path(label).suffix or '(none)'!r}"))
+                    continue
+                try:
+                    documents = loader.load(path, source)
+                except LoadError as exc:
+                    finish(FileResult(label, FAILED, error=str(exc)))
+                    continue
+                previous = by_path.get(str(path.resolve()), set())
+                stale = previous - {d.doc_id for d in documents}
+                pending.items.append((FileResult(label, INDEXED), documents, stale))
+                pending.chunks += sum(len(d.chunks) for d in documents)
+                if pending.chunks >= WRITE_GROUP_CHUNKS:
+                    flush()
+            flush()
+        if prune_roots is not None:
+            report.pruned = self._prune(prune_roots, by_path)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _ingest_file(
-        self, path: Path, indexer: Indexer, options: ChunkingOptions, on_documents: Callable[[int], None] | None
-    ) -> FileResult:
-        try:
-            documents = load_file(path, options)
-        except LoadError as exc:
-            return FileResult(str(path), FAILED, error=str(exc))
-        if not documents:
-            return FileResult(str(path), SKIPPED, error=f"unsupported file type {path.suffix or '(none)'!r}")
-        outcomes = indexer.index(documents, on_progress=on_documents)
-        status = INDEXED if any(o.status == INDEXED for o in outcomes) else UNCHANGED
-        return FileResult(str(path), status, [o.doc_id for o in outcomes], sum(o.chunks for o in outcomes))
+    def _documents_by_path(self) -> dict[str, set[str]]:
+        by_path: dict[str, set[str]] = {}
+        for doc in self.store.list_documents():
+            path = doc.metadata.get("path")
+            if path:
+                by_path.setdefault(path, set()).add(doc.doc_id)
+        return by_path
+
+    def _prune(self, roots: list[Path], by_path: dict[str, set[str]]) -> list[str]:
+        """Delete documents whose file lay under one of the roots (or was one of them) and is gone."""
+        resolved = [r.resolve() for r in roots]
+        gone: list[str] = []
+        for path, doc_ids in by_path.items():
+            p = Path(path)
+            inside = any(p == r or r in p.parents for r in resolved)
+            if inside and not p.exists():
+                gone.extend(sorted(doc_ids))
+        if gone:
+            self.store.delete_documents(gone)
+        return gone
 
     # -- search and answers -------------------------------------------------------------------------------
 

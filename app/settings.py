@@ -64,6 +64,20 @@ class IngestSettings(_Group):
         512, ge=32, description="Longest chunk, in embedding-model tokens; capped at what the embedding model reads."
     )
     chunk_overlap: int = Field(64, ge=0, description="Tokens shared by consecutive chunks of a document.")
+    faq_question_column: str | None = Field(
+        None, description="Column holding the question in FAQ sheets (default: `question`, `q`, `问题`, ...)."
+    )
+    faq_answer_column: str | None = Field(
+        None, description="Column holding the answer in FAQ sheets (default: `answer`, `a`, `答案`, ...)."
+    )
+    max_file_mb: int = Field(100, ge=1, description="Largest file ingest accepts, in MB.")
+    parse_timeout: float = Field(120.0, gt=0, description="Seconds one file may take to parse before it is stopped and reported failed.")
+    parse_memory_mb: int = Field(
+        1024, ge=256, description="Memory cap, in MB, of the worker process that parses files (hostile files fail alone)."
+    )
+    max_zip_entries: int = Field(10_000, ge=1, description="Most parts a DOCX/XLSX (ZIP) file may hold.")
+    max_unzipped_mb: int = Field(500, ge=1, description="Largest total a DOCX/XLSX may unpack to, in MB.")
+    max_zip_ratio: int = Field(100, ge=1, description="Highest compression ratio a DOCX/XLSX may have (ZIP-bomb guard).")
 
 
 class RetrievalSettings(_Group):

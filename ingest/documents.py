@@ -72,11 +72,15 @@ class Document:
 _SLUG_RE = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff]+")
 
 
+def document_id(identity: str, name: str) -> str:
+    """A stable, readable id: the name's slug plus a hash of the identity (a file's absolute path, or an
+    uploaded file's logical name), so the same file always gets the same id."""
+    slug = _SLUG_RE.sub("-", Path(name).stem).strip("-").lower()[:40] or "doc"
+    return f"{slug}-{hashlib.sha1(identity.encode('utf-8')).hexdigest()[:8]}"
+
+
 def document_id_for_path(path: Path) -> str:
-    """A stable, readable id for a file: its name slug plus a hash of its absolute path."""
-    resolved = str(path.resolve())
-    slug = _SLUG_RE.sub("-", path.stem).strip("-").lower()[:40] or "doc"
-    return f"{slug}-{hashlib.sha1(resolved.encode('utf-8')).hexdigest()[:8]}"
+    return document_id(str(path.resolve()), path.name)
 
 
 def display_source(path: Path) -> str:

@@ -2,6 +2,8 @@
 
 Each loader reads one format and knows nothing about chunking, analysis or storage. A loader raises
 `LoadError` with a reason a person understands; the pipeline turns it into a `failed` status for that file.
+This module holds the registry and the plain-text formats (Markdown, text, FAQ CSV, JSONL); PDF, DOCX and
+XLSX live in `ingest.office`, HTML in `ingest.html`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,42 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.documents import KIND_FAQ, KIND_RECORD, KIND_TEXT, Block, Document, display_source, document_id_for_path
+from ingest.documents import (
+    KIND_FAQ,
+    KIND_RECORD,
+    KIND_TEXT,
+    Block,
+    Document,
+    display_source,
+    document_id,
+)
+from ingest.errors import LoadError
+from ingest.limits import Limits
+
+__all__ = ["LoadError", "LoadOptions", "loader_for", "LOADERS"]
 
 
-class LoadError(Exception):
-    """A file could not be read; the message says why in words a person understands."""
+@dataclass(frozen=True)
+class LoadOptions:
+    """What a loader needs besides the file: the file's logical name (for uploads: never a path on disk),
+    FAQ column names, and the parse limits."""
+
+    source: str | None = None  # shown in citations and the basis of document ids; default: the path
+    question_column: str | None = None
+    answer_column: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def source_for(self, path: Path) -> str:
+        return self.source or display_source(path)
+
+    def identity_for(self, path: Path) -> str:
+        return self.source or str(path.resolve())
+
+    def name_for(self, path: Path) -> str:
+        return Path(self.source).name if self.source else path.name
 
 
 # Column names accepted for FAQ sheets, compared case-insensitively after trimming.
@@ -27,9 +58,9 @@ ANSWER_COLUMNS = ("answer", "answers", "a", "response", "答案", "回答", "答
 
 
 def read_text(path: Path) -> str:
-    """Decode a text file: a BOM decides (UTF-8, UTF-16), else UTF-8, else GB18030 (a superset of GBK)."""
-    data = path.read_bytes()
-    return decode_bytes(data, path.name)
+    """Decode a text file: a BOM decides (UTF-8, UTF-16); else UTF-8; else the detected encoding
+    (GB18030 for GBK files)."""
+    return decode_bytes(path.read_bytes(), path.name)
 
 
 def decode_bytes(data: bytes, name: str = "file") -> str:
@@ -49,21 +80,52 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # Not UTF-8: most often GBK (Excel on Chinese Windows), sometimes Big5 or a Western code page. Take
+    # GB18030 (GBK's superset) when it decodes to common Chinese; otherwise ask a detector. Detectors guess
+    # short GBK texts wrongly, so they come second.
     try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise LoadError(f"{name} is not valid UTF-8, UTF-16 or GB18030 text (byte {exc.start})") from None
+        text = data.decode("gb18030")
+        if _plausible_chinese(text):
+            return text
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:65536]).best()
+    if best is None:
+        raise LoadError(f"{name} is not text in any encoding Kefu recognises")
+    try:
+        return data.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise LoadError(f"{name} is not text in any encoding Kefu recognises") from None
 
 
-def _pretty_stem(path: Path) -> str:
-    return re.sub(r"[_-]+", " ", path.stem).strip().capitalize() or path.name
+def _plausible_chinese(text: str) -> bool:
+    """Whether decoded text reads as Chinese: its CJK characters are nearly all common ones (GB2312).
+    Bytes of another encoding decoded as GB18030 turn into rare characters."""
+    cjk = [c for c in text[:20000] if "\u3400" <= c <= "\u9fff"]
+    if not cjk:
+        return False
+    common = 0
+    for c in cjk:
+        try:
+            c.encode("gb2312")
+            common += 1
+        except UnicodeEncodeError:
+            pass
+    return common >= 0.9 * len(cjk)
+
+
+def _pretty_stem(name: str) -> str:
+    stem = Path(name).stem
+    return re.sub(r"[_-]+", " ", stem).strip().capitalize() or name
 
 
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FRONT_MATTER_RE = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 
 
-def load_markdown(path: Path) -> list[Document]:
+def load_markdown(path: Path, options: LoadOptions) -> list[Document]:
     """Markdown: the heading hierarchy becomes each block's section path ("Returns > Refunds")."""
     text = read_text(path)
     title = ""
@@ -102,21 +164,21 @@ def load_markdown(path: Path) -> list[Document]:
         else:
             lines.append(line)
     flush()
-    title = title or _pretty_stem(path)
-    return [_file_document(path, title, KIND_TEXT, text, blocks)]
+    title = title or _pretty_stem(options.name_for(path))
+    return [file_document(path, options, title, KIND_TEXT, text, blocks)]
 
 
-def load_text(path: Path) -> list[Document]:
+def load_text(path: Path, options: LoadOptions) -> list[Document]:
     """Plain text: the first short line is the title; paragraphs stay together for chunking."""
     text = read_text(path).replace("\r\n", "\n")
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    title = first if 0 < len(first) <= 80 else _pretty_stem(path)
+    title = first if 0 < len(first) <= 80 else _pretty_stem(options.name_for(path))
     blocks = [Block(text=text.strip())] if text.strip() else []
-    return [_file_document(path, title, KIND_TEXT, text, blocks)]
+    return [file_document(path, options, title, KIND_TEXT, text, blocks)]
 
 
 def _find_column(header: list[str], names: tuple[str, ...], wanted: str | None) -> int | None:
-    folded = [h.strip().lower() for h in header]
+    folded = ["" if h is None else str(h).strip().lower() for h in header]
     candidates = (wanted.strip().lower(),) if wanted else names
     for name in candidates:
         if name in folded:
@@ -124,68 +186,67 @@ def _find_column(header: list[str], names: tuple[str, ...], wanted: str | None) 
     return None
 
 
-def faq_rows_to_document(
-    path: Path,
-    header: list[str],
-    rows: Iterator[list[str]],
-    question_column: str | None = None,
-    answer_column: str | None = None,
-) -> Document:
+def faq_rows_to_document(path: Path, options: LoadOptions, header: list[str], rows: Iterator[list[str]]) -> Document:
     """Turn a sheet's rows into an FAQ document: one block per question/answer pair, other columns kept."""
-    q_idx = _find_column(header, QUESTION_COLUMNS, question_column)
-    a_idx = _find_column(header, ANSWER_COLUMNS, answer_column)
+    name = options.name_for(path)
+    q_idx = _find_column(header, QUESTION_COLUMNS, options.question_column)
+    a_idx = _find_column(header, ANSWER_COLUMNS, options.answer_column)
     if q_idx is None or a_idx is None:
         missing = "question" if q_idx is None else "answer"
-        wanted = (question_column if q_idx is None else answer_column) or "/".join(
+        wanted = (options.question_column if q_idx is None else options.answer_column) or "/".join(
             QUESTION_COLUMNS if q_idx is None else ANSWER_COLUMNS
         )
         found = ", ".join(repr(h) for h in header) or "no header"
-        raise LoadError(f"{path.name} has no {missing} column (looked for {wanted}; found {found})")
+        raise LoadError(
+            f"{name} has no {missing} column (looked for {wanted}; found {found}; "
+            f"set KEFU_FAQ_{missing.upper()}_COLUMN to name it)"
+        )
     blocks: list[Block] = []
     for line_no, row in enumerate(rows, start=2):
-        cells = [c.strip() for c in row]
+        cells = ["" if c is None else str(c).strip() for c in row]
         question = cells[q_idx] if q_idx < len(cells) else ""
         answer = cells[a_idx] if a_idx < len(cells) else ""
         if not question or not answer:
             continue  # blank or ragged rows carry nothing to answer with
         extra = {
-            header[i].strip(): cells[i]
+            str(header[i]).strip(): cells[i]
             for i in range(min(len(header), len(cells)))
-            if i not in (q_idx, a_idx) and header[i].strip() and cells[i]
+            if i not in (q_idx, a_idx) and str(header[i]).strip() and cells[i]
         }
         blocks.append(
             Block(text=answer, section=question, metadata={"question": question, "answer": answer, "row": line_no, **extra})
         )
     if not blocks:
-        raise LoadError(f"{path.name} has no rows with both a question and an answer")
+        raise LoadError(f"{name} has no rows with both a question and an answer")
     text = "\n\n".join(f"{b.section}\n{b.text}" for b in blocks)
-    title = "FAQ" if path.stem.lower() in ("faq", "faqs") else f"FAQ: {_pretty_stem(path)}"
-    return _file_document(path, title, KIND_FAQ, text, blocks)
+    title = "FAQ" if Path(name).stem.lower() in ("faq", "faqs") else f"FAQ: {_pretty_stem(name)}"
+    return file_document(path, options, title, KIND_FAQ, text, blocks)
 
 
-def load_csv(path: Path, question_column: str | None = None, answer_column: str | None = None) -> list[Document]:
-    """An FAQ sheet saved as CSV (any of the encodings `read_text` knows; comma, semicolon or tab separated)."""
+def load_csv(path: Path, options: LoadOptions) -> list[Document]:
+    """An FAQ sheet saved as CSV (any encoding `read_text` knows; comma, semicolon or tab separated)."""
     text = read_text(path)
-    sample = text[:8192]
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
     try:
         header = next(reader)
     except StopIteration:
-        raise LoadError(f"{path.name} is empty") from None
-    try:
-        return [faq_rows_to_document(path, header, reader, question_column, answer_column)]
+        raise LoadError(f"{options.name_for(path)} is empty") from None
     except csv.Error as exc:
-        raise LoadError(f"{path.name} is not a well-formed CSV file: {exc}") from None
+        raise LoadError(f"{options.name_for(path)} is not a well-formed CSV file: {exc}") from None
+    try:
+        return [faq_rows_to_document(path, options, header, reader)]
+    except csv.Error as exc:
+        raise LoadError(f"{options.name_for(path)} is not a well-formed CSV file: {exc}") from None
 
 
-def load_jsonl(path: Path) -> list[Document]:
+def load_jsonl(path: Path, options: LoadOptions) -> list[Document]:
     """A JSONL corpus in the BEIR layout: one document per record, keeping the record's `_id`/`id`."""
     documents: list[Document] = []
-    source = display_source(path)
+    source = options.source_for(path)
     seen: set[str] = set()
     with path.open("rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
@@ -225,30 +286,46 @@ def load_jsonl(path: Path) -> list[Document]:
     return documents
 
 
-def _file_document(path: Path, title: str, kind: str, text: str, blocks: list[Block]) -> Document:
-    if not blocks:
-        raise LoadError(f"{path.name} has no text")
+def file_document(path: Path, options: LoadOptions, title: str, kind: str, text: str, blocks: list[Block]) -> Document:
+    """The one document a file holds, identified by its path (or logical source name)."""
+    if not any(b.text.strip() for b in blocks):
+        raise LoadError(f"{options.name_for(path)} has no text")
     return Document(
-        doc_id=document_id_for_path(path),
-        source=display_source(path),
+        doc_id=document_id(options.identity_for(path), options.name_for(path)),
+        source=options.source_for(path),
         title=title,
         kind=kind,
         text=text,
         metadata={"path": str(path.resolve())},
-        blocks=blocks,
+        blocks=[b for b in blocks if b.text.strip()],
     )
 
 
-Loader = Callable[[Path], list[Document]]
-
-LOADERS: dict[str, Loader] = {
-    ".md": load_markdown,
-    ".markdown": load_markdown,
-    ".txt": load_text,
-    ".csv": load_csv,
-    ".jsonl": load_jsonl,
-}
+Loader = Callable[[Path, LoadOptions], list[Document]]
 
 
-def loader_for(path: Path) -> Loader | None:
-    return LOADERS.get(path.suffix.lower())
+def _registry() -> dict[str, Loader]:
+    from ingest import html, office
+
+    return {
+        ".md": load_markdown,
+        ".markdown": load_markdown,
+        ".txt": load_text,
+        ".csv": load_csv,
+        ".jsonl": load_jsonl,
+        ".pdf": office.load_pdf,
+        ".docx": office.load_docx,
+        ".xlsx": office.load_xlsx,
+        ".html": html.load_html,
+        ".htm": html.load_html,
+    }
+
+
+LOADERS: dict[str, Loader] = {}
+
+
+def loader_for(name: str | Path) -> Loader | None:
+    """The loader for a file name's extension, or None for a type Kefu does not read."""
+    if not LOADERS:
+        LOADERS.update(_registry())
+    return LOADERS.get(Path(name).suffix.lower())

@@ -1,18 +1,23 @@
 """Files and folders in, chunked `Document`s out, with a status for every file.
 
-`discover` expands the paths a user gives; `load_file` reads and chunks one file. Storing is not done
-here: the caller hands the documents to `rag`.
+`discover` expands the paths a user gives; `FileLoader` checks a file's size, parses it in the sandboxed
+worker (`ingest.sandbox`) and chunks the result here, with the embedding model's token counter. Storing is
+not done here: the caller hands the documents to `rag`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.chunking import CountTokens, approximate_token_count, chunk_document
 from ingest.documents import Document
-from ingest.loaders import LoadError, loader_for
+from ingest.errors import LoadError
+from ingest.limits import check_size
+from ingest.loaders import LoadOptions, loader_for
+from ingest.sandbox import ParserSandbox, parse_in_process
 
 # Per-file outcomes, as reported by `kefu ingest --json`.
 INDEXED = "indexed"
@@ -66,23 +71,59 @@ def discover(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
             yield path, f"{path} is not a regular file"
 
 
-def load_file(path: Path, options: ChunkingOptions) -> list[Document]:
-    """Read and chunk one file. Raises LoadError (unreadable) or returns [] for an unsupported type."""
-    loader = loader_for(path)
-    if loader is None:
-        return []
-    try:
-        documents = loader(path)
-    except LoadError:
-        raise
-    except OSError as exc:
-        raise LoadError(f"{path.name} could not be read: {exc.strerror or exc}") from None
-    for doc in documents:
-        doc.chunks = chunk_document(doc, options.count_tokens, options.max_tokens, options.overlap)
-        if not doc.chunks:
-            raise LoadError(f"{path.name} has no text to index")
-    return documents
+def supported(name: str | Path) -> bool:
+    return loader_for(name) is not None
 
 
-def supported(path: Path) -> bool:
-    return loader_for(path) is not None
+class FileLoader:
+    """Reads and chunks files: parsing isolated in a worker process (or in-process with isolate=False)."""
+
+    def __init__(self, chunking: ChunkingOptions, load_options: LoadOptions, isolate: bool = True):
+        self.chunking = chunking
+        self.load_options = load_options
+        self._sandbox = ParserSandbox(load_options.limits) if isolate else None
+
+    def __enter__(self) -> FileLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load(self, path: Path, source: str | None = None) -> list[Document]:
+        """Parse and chunk one file; LoadError says why it cannot be indexed."""
+        options = self.load_options if source is None else _with_source(self.load_options, source)
+        name = options.name_for(path)
+        try:
+            check_size(path, options.limits)
+        except OSError as exc:
+            raise LoadError(f"{name} could not be read: {exc.strerror or exc}") from None
+        if self._sandbox is not None:
+            documents = self._sandbox.load(path, options)
+        else:
+            documents = parse_in_process(path, options)
+        for doc in documents:
+            doc.chunks = chunk_document(doc, self.chunking.count_tokens, self.chunking.max_tokens, self.chunking.overlap)
+            if not doc.chunks:
+                raise LoadError(f"{name} has no text to index")
+        return documents
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+
+def _with_source(options: LoadOptions, source: str) -> LoadOptions:
+    from dataclasses import replace
+
+    return replace(options, source=source)
+
+
+_UNSAFE_NAME_RE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def safe_upload_name(name: str) -> str:
+    """The display name of an uploaded file: its last path component, without control or path characters.
+    It is shown in citations and identifies the document; it is never used as a path on disk."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = _UNSAFE_NAME_RE.sub("_", base).strip(" .") or "upload"
+    return base[:120]
