@@ -94,10 +94,16 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
     best = from_bytes(data[:65536]).best()
     if best is None:
         raise LoadError(f"{name} is not text in any encoding Kefu recognises")
-    try:
-        return data.decode(best.encoding)
-    except (UnicodeDecodeError, LookupError):
-        raise LoadError(f"{name} is not text in any encoding Kefu recognises") from None
+    candidates = [best.encoding]
+    if re.fullmatch(r"(cp12\d\d|iso8859_\d+|latin_1|mac_\w+)", best.encoding):
+        # Short text cannot tell one Western code page from another; Windows-1252 is by far the most used.
+        candidates.insert(0, "cp1252")
+    for encoding in candidates:
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise LoadError(f"{name} is not text in any encoding Kefu recognises")
 
 
 def _plausible_chinese(text: str) -> bool:

@@ -166,16 +166,19 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: Sequence[str], kind: str, prefix: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with self._lock:  # one forward pass at a time: torch already uses every core for each
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=self.config.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-                **self._prompt_for(kind, prefix),
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            for batch in token_budget_batches(self.count_tokens(texts), self.max_tokens, self.config.batch_size):
+                vectors = self.model.encode(
+                    [texts[i] for i in batch],
+                    batch_size=len(batch),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                    **self._prompt_for(kind, prefix),
+                )
+                out[batch] = vectors
+        return out
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "document", self.config.document_prefix)
@@ -211,6 +214,25 @@ class SentenceTransformerEmbedder:
         if unk is None:
             return [1.0] * len(texts)
         return [1.0 - (ids.count(unk) / len(ids)) if ids else 1.0 for ids in self._token_ids(texts)]
+
+
+def token_budget_batches(lengths: Sequence[int], max_tokens: int, batch_size: int) -> list[list[int]]:
+    """Group text indices, shortest first, into batches of at most batch_size * max_tokens padded tokens
+    (and at most 16 * batch_size texts): full-length texts go batch_size at a time, short ones (FAQ
+    questions, titles) many more, so short texts are not embedded in tiny, overhead-bound batches."""
+    budget = batch_size * max_tokens
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        padded = (len(current) + 1) * min(max(lengths[i], 1) + 2, max_tokens + 2)
+        if current and (padded > budget or len(current) >= 16 * batch_size):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def make_embedder(config: EmbeddingConfig) -> Embedder:

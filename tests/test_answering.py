@@ -99,3 +99,14 @@ def test_same_fact_from_two_sources_is_said_once():
     b = hit("You can return items within 30 days of delivery!", similarity=0.8, n=1)
     result = answer("return items", [a, b])
     assert len(result.sources) == 1
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [("and with GPS?", True), ("What about express delivery?", True), ("那快递呢？", True), ("运费呢", True),
+     ("How much is shipping?", False), ("我有多长时间可以退货？", False), ("Andorra shipping?", False)],
+)
+def test_follow_up_detection(question, expected):
+    from app.dialogue import is_follow_up
+
+    assert is_follow_up(question) is expected

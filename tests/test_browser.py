@@ -43,7 +43,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture
+def private_kb(use_kb, tmp_path, monkeypatch):
+    """A writable copy of the ingested sample knowledge base (for tests that change it)."""
+    home = tmp_path / "private-home"
+    shutil.copytree(use_kb, home)
+    monkeypatch.setenv("KEFU_HOME", str(home))
+    return home
+
+
+@pytest.fixture
 def served_app(use_kb, tmp_path):
+    """`kefu ui` serving whatever KEFU_HOME points at when the test starts."""
     _require_browser()
     port = _free_port()
     kefu_bin = shutil.which("kefu", path=str(Path(sys.executable).parent)) or "kefu"
@@ -98,4 +108,28 @@ def test_customer_asks_in_english_and_chinese_and_sees_sources(served_app, tmp_p
         expect(chinese).to_contain_text("30 天", timeout=60_000)
         expect(chinese).to_contain_text("退货与退款政策")
         page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        browser.close()
+
+
+def test_admin_uploads_a_file_and_a_customer_gets_answers_from_it(private_kb, served_app, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "store-hours.md"
+    upload.write_text("# Store hours\n\nThe Shanghai flagship store opens from 10:00 to 21:30 every day.\n")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(f"{served_app}/knowledge_base")
+        expect(page.get_by_text("Add files")).to_be_visible(timeout=60_000)
+        page.locator("input[type=file]").set_input_files(str(upload))
+        page.get_by_role("button", name="Index these files").click()
+        expect(page.get_by_text("1 indexed")).to_be_visible(timeout=60_000)
+
+        page.goto(served_app)
+        box = page.get_by_test_id("stChatInputTextArea")
+        expect(box).to_be_visible(timeout=60_000)
+        box.fill("When does the Shanghai store close?")
+        box.press("Enter")
+        answer = page.get_by_test_id("stChatMessage").nth(1)
+        expect(answer).to_contain_text("21:30", timeout=60_000)
         browser.close()

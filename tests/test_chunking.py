@@ -83,3 +83,15 @@ def test_faq_rows_are_one_chunk_each_matching_on_the_question():
 def test_budget_must_be_sane():
     with pytest.raises(ValueError):
         chunk_document(doc(Block("x")), max_tokens=4)
+
+
+def test_embedding_batches_hold_a_token_budget():
+    from rag.embeddings import token_budget_batches
+
+    lengths = [300] * 40 + [10] * 500
+    batches = token_budget_batches(lengths, max_tokens=254, batch_size=32)
+    assert sorted(i for b in batches for i in b) == list(range(540))  # every text once
+    for batch in batches:
+        longest = min(max(lengths[i] for i in batch) + 2, 256)
+        assert len(batch) * longest <= 32 * 254 and len(batch) <= 16 * 32
+    assert max(len(b) for b in batches) > 32  # short texts go many at a time

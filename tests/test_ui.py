@@ -59,3 +59,37 @@ def test_a_user_error_is_a_message_not_a_traceback(app, monkeypatch):
     app.chat_input[0].set_value("hello").run()
     assert not app.exception
     assert "cannot load embedding model" in app.error[0].value
+
+
+KB_PAGE = PAGE.parent / "knowledge_base.py"
+
+
+def test_knowledge_base_page_lists_and_deletes_documents(isolated_settings, kb_copy):
+    from app.services import KefuService
+    from ui.resources import get_service
+
+    service = KefuService()
+    service.ingest([kb_copy / "policies" / "en"])
+    service.close()
+    get_service.clear()
+    at = AppTest.from_file(str(KB_PAGE), default_timeout=60).run()
+    assert not at.exception
+    assert at.metric[0].value == "5"
+    table = at.dataframe[0].value
+    assert "Returns and Refunds Policy" in set(table["title"])
+    returns_id = table.loc[table["title"] == "Returns and Refunds Policy", "id"].iloc[0]
+    at.multiselect[0].select(returns_id).run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.metric[0].value == "4"
+    assert "Returns and Refunds Policy" not in set(at.dataframe[0].value["title"])
+
+
+def test_knowledge_base_page_on_an_empty_store(isolated_settings):
+    from ui.resources import get_service
+
+    get_service.clear()
+    at = AppTest.from_file(str(KB_PAGE), default_timeout=60).run()
+    assert not at.exception
+    assert at.metric[0].value == "0"
+    assert "empty" in at.info[0].value

@@ -7,5 +7,10 @@ import streamlit as st
 st.set_page_config(page_title="Kefu 客服", page_icon="💬", layout="centered")
 
 PAGES = Path(__file__).parent / "app_pages"
-navigation = st.navigation([st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)])
+navigation = st.navigation(
+    {
+        "Customers": [st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)],
+        "Admin": [st.Page(PAGES / "knowledge_base.py", title="Knowledge base", icon="📚")],
+    }
+)
 navigation.run()
