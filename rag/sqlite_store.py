@@ -464,9 +464,12 @@ class SQLiteStore:
     def rebuild(self) -> dict[str, Any]:
         """Merge the FTS index into one segment and compact the file. Readers keep working (WAL); the
         checkpoint at the end needs a moment without them."""
-        before = self.path.stat().st_size
+        def size() -> int:
+            return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists())
+
+        before = size()
         with self._lock:
             self._write(lambda db: db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')"))
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"store": "sqlite", "path": str(self.path), "bytes_before": before, "bytes_after": self.path.stat().st_size}
+        return {"store": "sqlite", "path": str(self.path), "bytes_before": before, "bytes_after": size()}

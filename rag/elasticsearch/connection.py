@@ -40,8 +40,9 @@ def make_client(config: ElasticsearchConfig, **overrides: Any) -> Any:
     if config.ca_certs is not None:
         kwargs["ca_certs"] = str(config.ca_certs)
     kwargs.update(overrides)
+    hosts = [url.strip() for url in config.url.split(",") if url.strip()]
     try:
-        return Elasticsearch(config.url, **kwargs)
+        return Elasticsearch(hosts, **kwargs)
     except ValueError as exc:  # a malformed URL
         raise StoreError(f"KEFU_ES_URL={config.url!r} is not a usable URL ({exc}): give e.g. http://localhost:9200") from exc
 
