@@ -124,6 +124,10 @@ class KefuService:
     def dialogue(self) -> DialogueManager:
         return DialogueManager(self.answer_retriever, self.sessions, self.analyzer, self.settings.answer)
 
+    def check_index(self) -> None:
+        """IndexMismatchError with the fix when the store was built with another embedding model or analysis."""
+        self._check_index()
+
     def _check_index(self) -> None:
         from rag.indexing import index_spec
 
