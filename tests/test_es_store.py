@@ -101,7 +101,7 @@ def test_supported_servers(version, flavor, expected):
 def test_a_missing_privilege_names_what_to_grant(server):
     store = open_store(server)
     server.on("POST", "/kefu/_search", (403, {"error": {"root_cause": [{"type": "security_exception", "reason": "action [indices:data/read/search] is unauthorized"}], "type": "security_exception", "reason": "unauthorized"}, "status": 403}))
-    with pytest.raises(StoreError, match=r"may not search.*unauthorized.*`all` on the indices `kefu\*`.*manage_index_templates"):
+    with pytest.raises(StoreError, match=r"may not search.*unauthorized.*`all` on the indices `kefu\*`.*`monitor` and `manage_index_templates`"):
         store.lexical_search(["refund"], 5)
 
 
@@ -295,3 +295,25 @@ def test_a_failed_rebuild_drops_the_new_index_and_reopens_the_old_one():
     assert dropped.path != "/kefu-index-1"
     [settings] = server.sent("PUT", "/kefu-index-1/_settings")
     assert settings.json == {"index.blocks.write": False}
+
+
+def test_ingest_reports_a_document_the_cluster_rejected_as_failed_and_the_rest_as_indexed(server, embedder):
+    """Through the real Indexer: a rejected chunk makes its document `failed` with the server's reason."""
+    from ingest.documents import Chunk, Document
+    from rag.analysis import Analyzer
+    from rag.indexing import Indexer
+
+    server.on("POST", "/kefu/_count", (200, {"count": 0}))
+    server.on("GET", "/kefu-index-1/_mapping", (200, {"kefu-index-1": {"mappings": {"_meta": {"dims": embedder.dimension}}}}))
+    server.on("PUT", "/kefu/_doc/meta%7Cindex_spec", (201, {"result": "created"}))
+    server.on("POST", "/kefu/_mget", mget_answer({}))
+    server.on("POST", "/kefu/_delete_by_query", (200, {"deleted": 0, "failures": []}))
+    good = Document("good", "good.md", "Good", "text", "x", chunks=[Chunk(0, "Refunds take five days.", "Refunds take five days.")])
+    bad = Document("bad", "bad.md", "Bad", "text", "y", chunks=[Chunk(0, "Shipping is free.", "Shipping is free.")])
+    bad_row = f"chunk|bad#0|{bad.content_hash[:16]}"
+    server.on("PUT", "/_bulk", bulk_answer({bad_row: 400}, {bad_row: "mapper_parsing_exception"}))
+    outcomes = Indexer(open_store(server), embedder, Analyzer()).index([good, bad])
+    assert [(o.doc_id, o.status) for o in outcomes] == [("good", "indexed"), ("bad", "failed")]
+    assert "mapper_parsing_exception" in outcomes[1].error
+    recorded = server.sent("PUT", "/_bulk")[-1]
+    assert [line["index"]["_id"] for line in recorded.lines[::2]] == ["document|good"]

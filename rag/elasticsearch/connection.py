@@ -90,8 +90,8 @@ def user_error(exc: BaseException, config: ElasticsearchConfig, action: str) -> 
     if isinstance(exc, elasticsearch.AuthorizationException):
         return StoreError(
             f"the credentials ({config.auth}) may not {action} on Elasticsearch at {url}: {_reason(exc)}. Grant "
-            f"them `all` on the indices `{config.index}*` and the cluster privilege `manage_index_templates` "
-            "(see the README's multi-node section)"
+            f"them `all` on the indices `{config.index}*` and the cluster privileges `monitor` and "
+            "`manage_index_templates` (see the README's Elasticsearch section)"
         )
     if isinstance(exc, elasticsearch.ApiError):
         return StoreError(f"Elasticsearch at {url} could not {action}: {exc.status_code} {_reason(exc)}")
