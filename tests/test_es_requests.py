@@ -170,9 +170,11 @@ def test_knn_query_uses_the_search_option_with_k_num_candidates_and_filter():
     assert rq.knn_search(vector, 10, None)["knn"]["num_candidates"] == 100
 
 
-def test_knn_respects_elasticsearch_limits():
+def test_every_search_respects_elasticsearch_limits():
     body = rq.knn_search(np.ones(2, np.float32), 50_000, None)
     assert body["knn"]["k"] == body["knn"]["num_candidates"] == 10_000
+    assert rq.bm25_search(["x"], 30_000, None)["size"] == 10_000  # index.max_result_window
+    assert rq.exact_cosine_search(np.ones(2, np.float32), [f"c{i}" for i in range(8000)])["size"] == 10_000
 
 
 def test_an_empty_filter_value_list_matches_nothing():

@@ -33,6 +33,7 @@ BM25_K1, BM25_B = 1.2, 0.75  # SQLite FTS5's bm25() constants, so both stores ra
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 100  # Elasticsearch's defaults, stated so the template says what it does
 MAX_TOKEN_LENGTH = 1024  # the whitespace tokenizer would split longer terms at 255 characters; FTS5 does not
 MAX_NUM_CANDIDATES = 10_000  # Elasticsearch's limit for knn.num_candidates
+MAX_RESULT_WINDOW = 10_000  # index.max_result_window: the most hits one search may return
 TEMPLATE_PRIORITY = 200  # above the catch-all templates users tend to have; Kefu's pattern is its own
 MAX_ID_BYTES = 512  # Elasticsearch's limit for _id
 META_ID = "meta|index_spec"
@@ -257,7 +258,7 @@ def bm25_search(terms: Sequence[str], n: int, filters: SearchFilter | None) -> d
     """Body of the lexical search: BM25 over `terms`, any term may match (operator or), filters in
     bool.filter (they restrict, they do not score). Ties are broken by chunk id, so results are stable."""
     return {
-        "size": n,
+        "size": min(n, MAX_RESULT_WINDOW),
         "query": {
             "bool": {
                 "must": [{"match": {"terms": {"query": " ".join(dict.fromkeys(terms)), "operator": "or"}}}],
@@ -296,7 +297,7 @@ def exact_cosine_search(vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[st
     """Body of a search scoring the given chunks by exact cosine (script_score over the float vectors);
     score - 1 is the cosine. Chunks without a vector are filtered out first."""
     return {
-        "size": 2 * len(chunk_ids),  # a document being replaced has two versions of a chunk for a moment
+        "size": min(2 * len(chunk_ids), MAX_RESULT_WINDOW),  # a replaced document has two versions for a moment
         "query": {
             "script_score": {
                 "query": {
@@ -321,7 +322,7 @@ def exact_cosine_search(vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[st
 
 def chunks_by_id(chunk_ids: Sequence[str]) -> dict[str, Any]:
     return {
-        "size": 2 * len(chunk_ids),
+        "size": min(2 * len(chunk_ids), MAX_RESULT_WINDOW),
         "query": {"bool": {"filter": [{"term": {"row": ROW_CHUNK}}, {"terms": {"chunk_id": list(chunk_ids)}}]}},
         "_source": CHUNK_FIELDS,
         "track_total_hits": False,
