@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 export KEFU_HOME
 
-.PHONY: setup run ingest test bench lock docs clean
+.PHONY: setup run ingest test test-es bench lock docs clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ run: ingest
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The Elasticsearch tier against a running server (README: the `docker run` line). KEFU_ES_URL and any
+# KEFU_ES_API_KEY / KEFU_ES_USERNAME / KEFU_ES_PASSWORD / KEFU_ES_CA_CERTS come from the environment.
+KEFU_ES_URL ?= http://localhost:9200
+test-es: setup
+	KEFU_ES_URL=$(KEFU_ES_URL) $(BIN)/python -m pytest -m elasticsearch -rs
 
 bench: setup
 	$(BIN)/python bench/retrieval.py

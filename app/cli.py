@@ -60,7 +60,9 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Also delete documents whose files under these paths are gone.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-file report as JSON.")
-def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
+@click.option("--collection", default="default", show_default=True, help="Collection the documents belong to (a search filter).")
+@click.option("--audience", default="public", show_default=True, help="Who may see them; answers quote only KEFU_ANSWER_AUDIENCES.")
+def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str, audience: str) -> None:
     """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store."""
     service = _service()
     status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
@@ -79,7 +81,9 @@ def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool) -> None:
         click.secho(line, fg=status_colour.get(result.status))
 
     try:
-        report = service.ingest(paths, prune=prune, on_file=show, on_progress=bar.update)
+        report = service.ingest(
+            paths, prune=prune, on_file=show, on_progress=bar.update, collection=collection, audience=audience
+        )
     finally:
         bar.clear()
     if as_json:
@@ -135,20 +139,36 @@ class _ProgressBar:
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--queries", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="JSONL of queries (_id/id, text) for a batch run.")
 @click.option("--run", "run_path", type=click.Path(path_type=Path, dir_okay=False), help="With --queries: write a TREC run file here.")
-def search(query: str | None, k: int, mode: str, as_json: bool, queries: Path | None, run_path: Path | None) -> None:
+@click.option("--collection", "collections", multiple=True, help="Only this collection (repeat for several).")
+@click.option("--audience", "audiences", multiple=True, help="Only documents for this audience (repeat for several).")
+@click.option("--language", "languages", multiple=True, help="Only chunks in this language, e.g. en or zh (repeat for several).")
+def search(
+    query: str | None,
+    k: int,
+    mode: str,
+    as_json: bool,
+    queries: Path | None,
+    run_path: Path | None,
+    collections: tuple[str, ...],
+    audiences: tuple[str, ...],
+    languages: tuple[str, ...],
+) -> None:
     """Search the knowledge base, or run a batch of queries into a TREC run file."""
+    from rag.store import SearchFilter
+
+    filters = SearchFilter(collections=collections or None, audiences=audiences or None, languages=languages or None)
     if queries is not None:
         if query:
             raise InputError("give either a QUERY or --queries, not both")
         if run_path is None:
             raise InputError("--queries needs --run OUT.trec to say where to write the run")
-        _search_batch(queries, run_path, k, mode, as_json)
+        _search_batch(queries, run_path, k, mode, as_json, filters or None)
         return
     if run_path is not None:
         raise InputError("--run needs --queries Q.jsonl")
     if not query or not query.strip():
         raise InputError("give a QUERY to search for, or --queries Q.jsonl --run OUT.trec")
-    hits = _service().search(query, k=k, mode=mode)
+    hits = _service().search(query, k=k, mode=mode, filters=filters or None)
     if as_json:
         _print_json({"query": query, "mode": mode, "results": [h.to_dict() for h in hits]})
         return
@@ -163,14 +183,14 @@ def search(query: str | None, k: int, mode: str, as_json: bool, queries: Path | 
         click.echo(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
 
 
-def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json: bool) -> None:
+def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json: bool, filters) -> None:
     import time
 
     from app.evaluation import read_queries, write_trec_run
 
     queries = read_queries(queries_path)
     started = time.perf_counter()
-    run = _service().search_run(queries, k=k, mode=mode)
+    run = _service().search_run(queries, k=k, mode=mode, filters=filters)
     seconds = time.perf_counter() - started
     try:
         run_path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +248,8 @@ def docs_list(as_json: bool) -> None:
         click.echo("The knowledge base is empty. Add files with `kefu ingest PATH`.")
         return
     for d in documents:
-        click.echo(f"{d.doc_id:<32} {d.kind:<7} {d.language or '-':<6} {d.chunks:>4} chunks  {d.title}  ({d.source})")
+        labels = "" if (d.collection, d.audience) == ("default", "public") else f"  [{d.collection}/{d.audience}]"
+        click.echo(f"{d.doc_id:<32} {d.kind:<7} {d.language or '-':<6} {d.chunks:>4} chunks  {d.title}  ({d.source}){labels}")
     click.echo(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks")
 
 
@@ -251,6 +272,60 @@ def docs_delete(doc_ids: tuple[str, ...], delete_all: bool, yes: bool) -> None:
         ids = list(doc_ids)
     deleted = service.delete_documents(ids)
     click.echo(f"Deleted {deleted} document{'s' * (deleted != 1)}.")
+
+
+# -- index maintenance --------------------------------------------------------------------------------------
+
+
+@main.group()
+def index() -> None:
+    """Rebuild the knowledge store's index, or move its contents between stores."""
+
+
+@index.command("rebuild")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def index_rebuild(as_json: bool) -> None:
+    """Rebuild the index in place; searches keep working (Elasticsearch: a fresh index, then an alias swap)."""
+    result = _service().rebuild_index()
+    if as_json:
+        _print_json(result)
+    elif result["store"] == "elasticsearch":
+        if result["new_index"] is None:
+            click.echo(f"Nothing to rebuild: the alias {result['alias']} has no index yet.")
+        else:
+            click.echo(f"Copied {result['rows']} rows from {result['old_index']} into {result['new_index']}; "
+                       f"{result['alias']} now points at it.")  # fmt: skip
+    else:
+        click.echo(f"Rebuilt {result['path']}: {result['bytes_before']:,} → {result['bytes_after']:,} bytes.")
+
+
+@index.command("export")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def index_export(path: Path, as_json: bool) -> None:
+    """Write every document, chunk and vector to a JSONL file (for `kefu index import`)."""
+    result = _service().export_index(path)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(f"Exported {result['documents']} documents, {result['chunks']} chunks to {result['path']}.")
+
+
+@index.command("import")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def index_import(path: Path, as_json: bool) -> None:
+    """Read a `kefu index export` file into the configured store (KEFU_STORE); nothing is re-embedded."""
+    result = _service().import_index(path)
+    if as_json:
+        _print_json(result)
+    else:
+        click.echo(f"{result['documents']} documents in {result['path']}: {result['indexed']} imported, "
+                   f"{result['unchanged']} unchanged, {len(result['failed'])} failed.")  # fmt: skip
+        for failure in result["failed"]:
+            click.secho(f"failed   {failure['doc_id']}  {failure['error']}", fg="red")
+    if result["failed"]:
+        sys.exit(1)
 
 
 # -- ui -----------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 analyzer and retriever from `Settings` on first use and exposes ingest, search, ask and document management.
 
 Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe to share between threads.
+Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees every document unless given a
+`SearchFilter`. Index maintenance (`rebuild`, `export`, `import`) works on whichever store KEFU_STORE names.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 from app.answering import Answer
 from app.dialogue import DialogueManager
-from app.errors import ConfigError, NotFoundError
+from app.errors import ConfigError, InputError, NotFoundError
 from app.sessions import SessionStore, Turn
 from app.settings import Settings, load_settings
-from ingest.documents import Document
+from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION, Document, check_label
 from ingest.errors import LoadError
 from ingest.limits import Limits
 from ingest.loaders import LoadOptions
@@ -39,7 +41,7 @@ from rag.analysis import Analyzer
 from rag.embeddings import EmbeddingConfig, make_embedder
 from rag.indexing import WRITE_GROUP_CHUNKS, Indexer
 from rag.retrieval import HybridRetriever, SearchHit
-from rag.store import DocumentInfo, KnowledgeStore, doc_id_of, make_store
+from rag.store import DocumentInfo, KnowledgeStore, SearchFilter, doc_id_of, make_store
 
 
 @dataclass
@@ -64,6 +66,13 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"files": [f.to_dict() for f in self.files], "pruned": self.pruned, "summary": self.summary}
+
+
+def _labels(collection: str, audience: str) -> tuple[str, str]:
+    try:
+        return check_label("collection", collection), check_label("audience", audience)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 @dataclass
@@ -115,12 +124,39 @@ class KefuService:
 
     @cached_property
     def store(self) -> KnowledgeStore:
-        return make_store(self.settings.store.store, self.settings.core.home)
+        s = self.settings.store
+        elasticsearch = None
+        if s.store == "elasticsearch":
+            from rag.elasticsearch.config import ElasticsearchConfig
+
+            elasticsearch = ElasticsearchConfig(
+                url=s.es_url,
+                api_key=s.es_api_key.get_secret_value() if s.es_api_key else None,
+                username=s.es_username,
+                password=s.es_password.get_secret_value() if s.es_password else None,
+                ca_certs=s.es_ca_certs,
+                index=s.es_index,
+                shards=s.es_shards,
+                replicas=s.es_replicas,
+                timeout=s.es_timeout,
+            )
+        return make_store(s.store, self.settings.core.home, elasticsearch)
 
     @cached_property
     def retriever(self) -> HybridRetriever:
+        """Searches every document (`kefu search`, benchmarks); a call may pass its own filter."""
         r = self.settings.retrieval
         return HybridRetriever(self.store, self.embedder, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k)
+
+    @cached_property
+    def answer_retriever(self) -> HybridRetriever:
+        """Searches only what customers may be shown: the audiences in KEFU_ANSWER_AUDIENCES."""
+        r = self.settings.retrieval
+        audiences = self.settings.answer.audiences()
+        filters = SearchFilter(audiences=audiences) if audiences is not None else None
+        return HybridRetriever(
+            self.store, self.embedder, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k, filters=filters
+        )
 
     @cached_property
     def sessions(self) -> SessionStore:
@@ -128,7 +164,11 @@ class KefuService:
 
     @cached_property
     def dialogue(self) -> DialogueManager:
-        return DialogueManager(self.retriever, self.sessions, self.analyzer, self.settings.answer)
+        return DialogueManager(self.answer_retriever, self.sessions, self.analyzer, self.settings.answer)
+
+    def check_index(self) -> None:
+        """IndexMismatchError with the fix when the store was built with another embedding model or analysis."""
+        self._check_index()
 
     def _check_index(self) -> None:
         from rag.indexing import index_spec
@@ -161,16 +201,24 @@ class KefuService:
         prune: bool = False,
         on_file: Callable[[FileResult], None] | None = None,
         on_progress: Callable[[IngestProgress], None] | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        audience: str = DEFAULT_AUDIENCE,
     ) -> IngestReport:
-        """Index files and folders. Every file gets a status; one bad file never stops the others.
+        """Index files and folders into a collection, for an audience. Every file gets a status; one bad file
+        never stops the others.
 
         A changed file replaces its documents (and drops those it no longer holds); an unchanged one writes
         nothing. With prune, documents whose files under these paths are gone are deleted too.
         """
+        labels = _labels(collection, audience)
         roots = [Path(p) for p in paths]
         found = list(discover(roots))
         return self._ingest_files(
-            [(path, None, problem) for path, problem in found], on_file, on_progress, prune_roots=roots if prune else None
+            [(path, None, problem) for path, problem in found],
+            labels,
+            on_file,
+            on_progress,
+            prune_roots=roots if prune else None,
         )
 
     def ingest_uploads(
@@ -178,9 +226,12 @@ class KefuService:
         uploads: Sequence[tuple[str, bytes]],
         on_file: Callable[[FileResult], None] | None = None,
         on_progress: Callable[[IngestProgress], None] | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        audience: str = DEFAULT_AUDIENCE,
     ) -> IngestReport:
         """Index uploaded files (name, content). A name is only a label: the bytes are stored under
         $KEFU_HOME/uploads by a hash of the label, and the same name uploaded again replaces its document."""
+        labels = _labels(collection, audience)
         folder = self.settings.core.home / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         files: list[tuple[Path, str | None, str | None]] = []
@@ -195,11 +246,12 @@ class KefuService:
             stored = folder / (hashlib.sha1(label.encode("utf-8")).hexdigest()[:20] + Path(label).suffix.lower())
             stored.write_bytes(data)
             files.append((stored, label, None))
-        return self._ingest_files(files, on_file, on_progress)
+        return self._ingest_files(files, labels, on_file, on_progress)
 
     def _ingest_files(
         self,
         files: list[tuple[Path, str | None, str | None]],
+        labels: tuple[str, str],
         on_file: Callable[[FileResult], None] | None,
         on_progress: Callable[[IngestProgress], None] | None,
         prune_roots: list[Path] | None = None,
@@ -223,11 +275,18 @@ class KefuService:
             outcomes = {o.doc_id: o for o in indexer.index(documents)}
             for result, docs, stale in pending.items:
                 mine = [outcomes[d.doc_id] for d in docs]
+                result.doc_ids = [o.doc_id for o in mine]
+                result.chunks = sum(o.chunks for o in mine)
+                failed = [o for o in mine if o.status == FAILED]
+                if failed:  # the store refused some documents (Elasticsearch bulk errors): the file failed
+                    reasons = "; ".join(f"{o.doc_id}: {o.error}" for o in failed[:3]) + (" …" if len(failed) > 3 else "")
+                    result.status = FAILED
+                    result.error = f"{len(failed)} of {len(mine)} documents not stored ({reasons})"
+                    finish(result)
+                    continue
                 if stale:  # documents this file held before and holds no more
                     self.store.delete_documents(sorted(stale))
                 result.status = INDEXED if stale or any(o.status == INDEXED for o in mine) else UNCHANGED
-                result.doc_ids = [o.doc_id for o in mine]
-                result.chunks = sum(o.chunks for o in mine)
                 if result.status == INDEXED:
                     totals["documents"] += sum(1 for o in mine if o.status == INDEXED)
                     totals["chunks"] += sum(o.chunks for o in mine if o.status == INDEXED)
@@ -249,6 +308,8 @@ class KefuService:
                 except LoadError as exc:
                     finish(FileResult(label, FAILED, error=str(exc)))
                     continue
+                for doc in documents:
+                    doc.collection, doc.audience = labels
                 previous = by_path.get(str(path.resolve()), set())
                 stale = previous - {d.doc_id for d in documents}
                 pending.items.append((FileResult(label, INDEXED), documents, stale))
@@ -284,12 +345,19 @@ class KefuService:
 
     # -- search and answers -------------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
+    def search(
+        self, query: str, k: int = 10, mode: str = "hybrid", filters: SearchFilter | None = None
+    ) -> list[SearchHit]:
         self._check_index()
-        return self.retriever.search(query, k=k, mode=mode)
+        return self.retriever.search(query, k=k, mode=mode, filters=filters)
 
     def search_run(
-        self, queries: Sequence[tuple[str, str]], k: int = 100, mode: str = "hybrid", batch_size: int = 256
+        self,
+        queries: Sequence[tuple[str, str]],
+        k: int = 100,
+        mode: str = "hybrid",
+        batch_size: int = 256,
+        filters: SearchFilter | None = None,
     ) -> dict[str, list[tuple[str, float]]]:
         """Batch search for evaluation: {query id: [(document id, score), ...]}, best first, one entry per
         document (its best chunk's score)."""
@@ -297,7 +365,8 @@ class KefuService:
         run: dict[str, list[tuple[str, float]]] = {}
         for i in range(0, len(queries), batch_size):
             part = queries[i : i + batch_size]
-            results = self.retriever.search_many([text for _, text in part], k=k, mode=mode, per_document=True)
+            texts = [text for _, text in part]
+            results = self.retriever.search_many(texts, k=k, mode=mode, per_document=True, filters=filters)
             for (qid, _), hits in zip(part, results):
                 run[qid] = [(doc_id_of(h.chunk.chunk_id), h.score) for h in hits]
         return run
@@ -323,6 +392,39 @@ class KefuService:
 
     def stats(self) -> dict[str, Any]:
         return self.store.stats()
+
+    # -- index maintenance --------------------------------------------------------------------------------
+
+    def rebuild_index(self) -> dict[str, Any]:
+        return self.store.rebuild()
+
+    def export_index(self, path: Path) -> dict[str, Any]:
+        """Write every document, chunk, term and vector to a JSONL file (see rag.transfer)."""
+        from rag.transfer import export_store
+
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("w", encoding="utf-8") as out:
+                documents, chunks = export_store(self.store, out)
+            partial.replace(path)  # a complete file or none: an interrupted export never looks finished
+        except OSError as exc:
+            raise InputError(f"cannot write the export {path}: {exc.strerror or exc}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"path": str(path), "documents": documents, "chunks": chunks, "store": self.store.stats()["store"]}
+
+    def import_index(self, path: Path) -> dict[str, Any]:
+        """Read an export into the configured store; it must match the configured embedding model and analysis."""
+        from rag.indexing import index_spec
+        from rag.transfer import import_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise NotFoundError(f"{path} does not exist (make one with `kefu index export PATH`)")
+        report = import_file(self.store, path, index_spec(self.embedder, self.analyzer))
+        return {"path": str(path), **report.to_dict(), "store": self.store.stats()["store"]}
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -2,7 +2,9 @@
 
 Grouped by concern; every field's environment variable is `KEFU_` plus the field name in capitals, and every
 field has a description. The README's settings table and `.env.example` are generated from these classes
-(`python -m app.settings --markdown` / `--env-example`), and a test keeps them in step.
+(`python -m app.settings --markdown` / `--env-example`), and a test keeps them in step. Secrets (the
+Elasticsearch API key and password) are `SecretStr`s, read only from the environment (or the git-ignored
+`.env`), and never printed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "KEFU_"
@@ -32,7 +34,36 @@ class CoreSettings(_Group):
 
 
 class StoreSettings(_Group):
-    store: Literal["sqlite"] = Field("sqlite", description="Knowledge store backend: `sqlite` (embedded, one file under KEFU_HOME).")
+    store: Literal["sqlite", "elasticsearch"] = Field(
+        "sqlite",
+        description="Knowledge store backend: `sqlite` (embedded, one file under KEFU_HOME) or `elasticsearch` "
+        "(a cluster at KEFU_ES_URL).",
+    )
+    es_url: str = Field(
+        "http://localhost:9200",
+        description="Elasticsearch 8.12+ or 9.x URL; `https://` for a cluster with TLS; several nodes separated by commas.",
+    )
+    es_api_key: SecretStr | None = Field(
+        None, description="Elasticsearch API key (the base64 `encoded` value). A secret: set it in the environment only."
+    )
+    es_username: str | None = Field(None, description="Elasticsearch user for basic auth (with KEFU_ES_PASSWORD).")
+    es_password: SecretStr | None = Field(
+        None, description="Password of KEFU_ES_USERNAME. A secret: set it in the environment only."
+    )
+    es_ca_certs: Path | None = Field(
+        None, description="CA certificate that signed the cluster's HTTPS certificate (e.g. `config/certs/http_ca.crt`)."
+    )
+    es_index: str = Field(
+        "kefu",
+        description="The alias Kefu reads and writes (its indices are `<alias>-index-<time>`); one per tenant or deployment.",
+    )
+    es_shards: int = Field(1, ge=1, description="Primary shards of a new Kefu index (an existing one changes on `kefu index rebuild`).")
+    es_replicas: str = Field(
+        "0-1",
+        description="Replicas of each shard: a number, or a range for auto_expand_replicas (`0-1`: none on one node, "
+        "one once a second node joins).",
+    )
+    es_timeout: float = Field(30.0, gt=0, description="Seconds to wait for an Elasticsearch response before retrying.")
 
 
 class EmbeddingSettings(_Group):
@@ -93,6 +124,16 @@ class AnswerSettings(_Group):
         0.45, ge=0, le=1, description="Least relevance of the best passage to answer at all; below it Kefu abstains."
     )
     max_sources: int = Field(3, ge=1, description="Most passages quoted and cited in one answer.")
+    answer_audiences: str = Field(
+        "public",
+        description="Audiences (comma-separated, `*` for all) whose documents answers may quote; `kefu ingest "
+        "--audience` labels documents, and `kefu search` sees every audience unless told otherwise.",
+    )
+
+    def audiences(self) -> tuple[str, ...] | None:
+        """The audiences as a tuple, or None for all."""
+        names = tuple(dict.fromkeys(a.strip() for a in self.answer_audiences.split(",") if a.strip()))
+        return None if "*" in names else names
 
 
 class DatabaseSettings(_Group):

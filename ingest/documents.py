@@ -17,6 +17,23 @@ KIND_TEXT = "text"  # prose: Markdown, plain text, PDF, DOCX, HTML
 KIND_FAQ = "faq"  # question/answer pairs, one chunk per pair
 KIND_RECORD = "record"  # one record of a JSONL corpus (BEIR layout)
 
+# Where a document belongs and who may see it: keyword labels given at ingest (`kefu ingest --collection`,
+# `--audience`), stored with every chunk and usable as search filters. Customers' answers quote only the
+# audiences KEFU_ANSWER_AUDIENCES names (by default `public`).
+DEFAULT_COLLECTION = "default"
+DEFAULT_AUDIENCE = "public"
+_LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def check_label(what: str, value: str) -> str:
+    """`value` if it is a usable collection or audience name; ValueError saying what is allowed otherwise."""
+    if not isinstance(value, str) or not _LABEL_RE.fullmatch(value):
+        raise ValueError(
+            f"{what} name {value!r} is not allowed: use 1 to 64 letters, digits, '-', '_', '.' or ':', "
+            "starting with a letter or digit"
+        )
+    return value
+
 
 @dataclass
 class Chunk:
@@ -54,18 +71,24 @@ class Document:
     language: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     chunks: list[Chunk] = field(default_factory=list)
+    collection: str = DEFAULT_COLLECTION
+    audience: str = DEFAULT_AUDIENCE
     # What a loader read, before chunking; not stored.
     blocks: list[Block] = field(default_factory=list, repr=False)
 
     @property
     def content_hash(self) -> str:
-        """Identifies the content: title, text and the chunk texts, so re-chunking counts as a change."""
+        """Identifies what is stored for the document: title, text and the chunk texts, so re-chunking counts
+        as a change, and its collection and audience, so moving a document re-writes it. The default labels
+        add nothing, so hashes written before labels existed still match and nothing is re-indexed."""
         h = hashlib.sha256()
         for part in (self.kind, self.title, self.text):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
         for c in self.chunks:
             h.update(f"{c.section}\x00{c.page}\x00{c.match_text}\x00{c.text}\x01".encode("utf-8"))
+        if (self.collection, self.audience) != (DEFAULT_COLLECTION, DEFAULT_AUDIENCE):
+            h.update(f"\x02{self.collection}\x00{self.audience}".encode("utf-8"))
         return h.hexdigest()
 
 

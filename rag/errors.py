@@ -16,3 +16,7 @@ class IndexMismatchError(StoreError):
 
 class EmbeddingError(RagError):
     """The embedding model cannot be loaded or run."""
+
+
+class FormatError(RagError):
+    """A file given to Kefu (e.g. an index export) is not in the format Kefu expects."""

@@ -1,7 +1,9 @@
 """Indexing: chunked documents in, store records out. Analyses each chunk's terms, embeds its match text in
 large batches (across documents, for throughput) and writes documents in groups, each all or nothing.
 
-Unchanged documents (same id and content hash) are left alone. Knows nothing of files: `ingest/` made the
+Unchanged documents (same id and content hash, which covers the collection and audience too) are left
+alone. A document the store could not write (Elasticsearch reports such per document) comes back `failed`
+with the store's reason and is tried again by the next ingest. Knows nothing of files: `ingest/` made the
 documents.
 """
 
@@ -27,8 +29,9 @@ WRITE_GROUP_CHUNKS = 512
 @dataclass
 class IndexOutcome:
     doc_id: str
-    status: str  # "indexed" | "unchanged"
+    status: str  # "indexed" | "unchanged" | "failed"
     chunks: int
+    error: str | None = None
 
 
 def index_spec(embedder: Embedder, analyzer: Analyzer) -> IndexSpec:
@@ -77,6 +80,7 @@ class Indexer:
         docs = list(documents)
         stored = self.store.content_hashes([d.doc_id for d in docs])
         outcomes: list[IndexOutcome] = []
+        failures: dict[str, str] = {}
         pending: list[Document] = []
         pending_chunks = 0
         for doc in docs:
@@ -87,17 +91,21 @@ class Indexer:
             pending.append(doc)
             pending_chunks += len(doc.chunks)
             if pending_chunks >= WRITE_GROUP_CHUNKS:
-                self._write(pending)
+                failures.update(self._write(pending))
                 if on_progress:
                     on_progress(len(pending))
                 pending, pending_chunks = [], 0
         if pending:
-            self._write(pending)
+            failures.update(self._write(pending))
             if on_progress:
                 on_progress(len(pending))
+        for outcome in outcomes:
+            if outcome.doc_id in failures and outcome.status == "indexed":
+                outcome.status, outcome.error = "failed", failures[outcome.doc_id]
         return outcomes
 
-    def _write(self, docs: Sequence[Document]) -> None:
+    def _write(self, docs: Sequence[Document]) -> dict[str, str]:
+        """Write a group of documents; returns {doc_id: reason} for those the store could not write."""
         texts = [matching_text(doc, c.match_text, c.section) for doc in docs for c in doc.chunks]
         vectors = embed_readable(self.embedder, texts)
         items = []
@@ -133,6 +141,8 @@ class Indexer:
                 language=language,
                 content_hash=doc.content_hash,
                 metadata=doc.metadata,
+                collection=doc.collection,
+                audience=doc.audience,
             )
             items.append((record, records))
-        self.store.replace_documents(items)
+        return self.store.replace_documents(items) or {}

@@ -2,7 +2,9 @@
 
 Works over any `KnowledgeStore`; the fusion is `rag.fusion`'s pure function, so every backend ranks alike.
 Results come back per chunk (for answering) or max-pooled per document (for `kefu search --run`, where a
-document's score is its best chunk's). Knows nothing about answers or sessions.
+document's score is its best chunk's). A `SearchFilter` (collection, audience, language, source, document)
+restricts both rankers' candidates inside the store; a retriever's own filter (e.g. the audiences customers
+may see) always applies, and a per-search filter narrows it further. Knows nothing about answers or sessions.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from rag.analysis import Analyzer
 from rag.embeddings import MIN_READABLE, Embedder
 from rag.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion
-from rag.store import KnowledgeStore, StoredChunk, doc_id_of
+from rag.store import KnowledgeStore, SearchFilter, StoredChunk, doc_id_of
 
 MODES = ("hybrid", "lexical", "dense")
 
@@ -64,24 +66,40 @@ class HybridRetriever:
         analyzer: Analyzer,
         candidates: int = 100,
         rrf_k: float = DEFAULT_RRF_K,
+        filters: SearchFilter | None = None,
     ):
         self.store = store
         self.embedder = embedder
         self.analyzer = analyzer
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.filters = filters
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", per_document: bool = False) -> list[SearchHit]:
-        return self.search_many([query], k=k, mode=mode, per_document=per_document)[0]
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        per_document: bool = False,
+        filters: SearchFilter | None = None,
+    ) -> list[SearchHit]:
+        return self.search_many([query], k=k, mode=mode, per_document=per_document, filters=filters)[0]
 
     def search_many(
-        self, queries: Sequence[str], k: int = 10, mode: str = "hybrid", per_document: bool = False
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str = "hybrid",
+        per_document: bool = False,
+        filters: SearchFilter | None = None,
     ) -> list[list[SearchHit]]:
         """Search many queries at once (queries are embedded in one batch).
 
         With per_document, each document appears once, represented by its best chunk, and each ranker's
         candidates are pooled per document before fusion, so a document is judged by its best chunk.
+        `filters` narrows the retriever's own filter.
         """
+        filters = self.filters & filters if self.filters else filters
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
         if k <= 0:
@@ -96,11 +114,13 @@ class HybridRetriever:
             readable = [i for i, r in enumerate(self.embedder.readable(queries)) if r >= MIN_READABLE]
             if readable:
                 embedded = self.embedder.embed_queries([queries[i] for i in readable])
-                for i, vector, found in zip(readable, embedded, self.store.vector_search(embedded, depth)):
+                found_lists = self.store.vector_search(embedded, depth, filters=filters)
+                for i, vector, found in zip(readable, embedded, found_lists):
                     vectors[i], dense_lists[i] = vector, found
         results = []
         for i, query in enumerate(queries):
-            lexical = self.store.lexical_search(self.analyzer.query_terms(query), depth) if mode != "dense" else []
+            terms = self.analyzer.query_terms(query)
+            lexical = self.store.lexical_search(terms, depth, filters=filters) if mode != "dense" else []
             ranked = _Ranked(lexical=lexical, dense=dense_lists[i])
             results.append(self._fuse(ranked, k, mode, per_document, vectors[i]))
         return results

@@ -6,6 +6,9 @@ only, so it sees exactly the terms `rag.analysis` produced; ranking is FTS5's BM
 Lucene/Elasticsearch defaults). Queries are built by `build_fts_query` from analysed terms, each quoted, so
 no user text reaches FTS5's query syntax. Writes replace a document and its chunks in one transaction; WAL
 mode and a busy timeout let the UI read while an ingest writes.
+
+Search filters (`SearchFilter`) become SQL conditions on the chunk and document columns for BM25, and a
+mask over per-row labels cached beside the embedding matrix for vector search; both filter before ranking.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,16 @@ from typing import Any
 import numpy as np
 
 from rag.errors import StoreError
-from rag.store import ChunkRecord, DocumentInfo, DocumentRecord, IndexSpec, StoredChunk, dumps
+from rag.store import (
+    FILTER_FIELDS,
+    ChunkRecord,
+    DocumentInfo,
+    DocumentRecord,
+    IndexSpec,
+    SearchFilter,
+    StoredChunk,
+    dumps,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -74,6 +87,18 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+def _m002_labels(db: sqlite3.Connection) -> None:
+    """Collections and audiences: every existing document becomes `default` / `public`."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE documents ADD COLUMN collection TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE documents ADD COLUMN audience TEXT NOT NULL DEFAULT 'public';
+        CREATE INDEX documents_labels ON documents(collection, audience);
+        """,
+    )
+
+
 def _run_script(db: sqlite3.Connection, script: str) -> None:
     """Run `;`-separated statements inside the caller's transaction (executescript would commit it)."""
     for statement in script.split(";"):
@@ -82,7 +107,43 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
 
 
 # Ordered, named migrations; PRAGMA user_version records how many have run.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_labels]
+
+# Where each filterable chunk field lives in a query joining chunks AS c and documents AS d.
+_FILTER_COLUMNS = {"doc_id": "c.doc_id", "source": "d.source", "collection": "d.collection",
+                   "language": "c.language", "audience": "d.audience"}  # fmt: skip
+assert set(_FILTER_COLUMNS) == {name for _, name in FILTER_FIELDS}
+
+
+def filter_sql(filters: SearchFilter | None) -> tuple[str, list[str]]:
+    """SQL conditions (joined by AND, each prefixed with AND) and their parameters for a SearchFilter."""
+    sql, params = "", []
+    for name, values in (filters.clauses() if filters else []):
+        if not values:
+            return " AND 0", []
+        sql += f" AND {_FILTER_COLUMNS[name]} IN ({','.join('?' * len(values))})"
+        params.extend(values)
+    return sql, params
+
+
+@dataclass
+class _Vectors:
+    """The readable embeddings as one matrix, the chunk id and filter labels of each row, for a generation."""
+
+    generation: int
+    matrix: np.ndarray
+    ids: list[str]
+    index: dict[str, int]
+    labels: dict[str, np.ndarray]
+
+    def mask(self, filters: SearchFilter | None) -> np.ndarray | None:
+        """Rows a filter allows (None: all)."""
+        if not filters:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        for name, values in filters.clauses():
+            keep &= np.isin(self.labels[name], np.array(values, dtype=object))
+        return keep
 
 
 def _now() -> str:
@@ -104,7 +165,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the knowledge store at {self.path}: {exc}. Check KEFU_HOME.") from exc
         self._lock = threading.RLock()
-        self._matrix: tuple[int, np.ndarray, list[str], dict[str, int]] | None = None
+        self._matrix: _Vectors | None = None
         self._migrate()
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -181,9 +242,10 @@ class SQLiteStore:
                 out.update(rows)
         return out
 
-    def replace_documents(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> None:
+    def replace_documents(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> dict[str, str]:
+        """All or nothing for the whole call (one transaction): returns {} or raises."""
         if not items:
-            return
+            return {}
         now = _now()
 
         def write(db: sqlite3.Connection) -> None:
@@ -191,14 +253,15 @@ class SQLiteStore:
                 self._delete_chunks(db, [doc.doc_id])
                 db.execute(
                     """INSERT INTO documents (doc_id, source, title, kind, language, content_hash, chunk_count,
-                                              metadata, created_at, updated_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              metadata, created_at, updated_at, collection, audience)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT(doc_id) DO UPDATE SET source = excluded.source, title = excluded.title,
                            kind = excluded.kind, language = excluded.language,
                            content_hash = excluded.content_hash, chunk_count = excluded.chunk_count,
-                           metadata = excluded.metadata, updated_at = excluded.updated_at""",
+                           metadata = excluded.metadata, updated_at = excluded.updated_at,
+                           collection = excluded.collection, audience = excluded.audience""",
                     (doc.doc_id, doc.source, doc.title, doc.kind, doc.language, doc.content_hash, len(chunks),
-                     dumps(doc.metadata), now, now),
+                     dumps(doc.metadata), now, now, doc.collection, doc.audience),
                 )
                 for chunk in chunks:
                     vector = np.ascontiguousarray(chunk.embedding, dtype=np.float32)
@@ -211,6 +274,7 @@ class SQLiteStore:
                     db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", (cursor.lastrowid, chunk.terms))
 
         self._write(write)
+        return {}
 
     @staticmethod
     def _delete_chunks(db: sqlite3.Connection, doc_ids: Sequence[str]) -> None:
@@ -233,61 +297,115 @@ class SQLiteStore:
     def list_documents(self) -> list[DocumentInfo]:
         with self._lock:
             rows = self._db.execute(
-                """SELECT doc_id, source, title, kind, language, chunk_count, content_hash, updated_at, metadata
+                """SELECT doc_id, source, title, kind, language, chunk_count, content_hash, updated_at, metadata,
+                          collection, audience
                    FROM documents ORDER BY source, doc_id"""
             ).fetchall()
-        return [DocumentInfo(*row[:8], metadata=json.loads(row[8])) for row in rows]
+        return [
+            DocumentInfo(*row[:8], metadata=json.loads(row[8]), collection=row[9], audience=row[10]) for row in rows
+        ]
+
+    def export_documents(self) -> Iterator[tuple[DocumentRecord, list[ChunkRecord]]]:
+        with self._lock:
+            docs = self._db.execute(
+                """SELECT doc_id, source, title, kind, language, content_hash, metadata, collection, audience
+                   FROM documents ORDER BY source, doc_id"""
+            ).fetchall()
+        for doc_id, source, title, kind, language, content_hash, metadata, collection, audience in docs:
+            with self._lock:
+                rows = self._db.execute(
+                    """SELECT c.chunk_id, c.ord, c.text, f.terms, c.embedding, c.section, c.page, c.language,
+                              c.metadata
+                       FROM chunks AS c JOIN chunks_fts AS f ON f.rowid = c.id WHERE c.doc_id = ? ORDER BY c.ord""",
+                    (doc_id,),
+                ).fetchall()
+            record = DocumentRecord(doc_id, source, title, kind, language, content_hash, json.loads(metadata),
+                                    collection=collection, audience=audience)  # fmt: skip
+            chunks = [
+                ChunkRecord(chunk_id, doc_id, ord_, text, terms, np.frombuffer(blob, dtype=np.float32).copy(),
+                            section=section, page=page, language=lang, metadata=json.loads(meta))  # fmt: skip
+                for chunk_id, ord_, text, terms, blob, section, page, lang, meta in rows
+            ]
+            yield record, chunks
 
     # -- search -------------------------------------------------------------------------------------------
 
-    def lexical_search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def lexical_search(
+        self, terms: Sequence[str], n: int, filters: SearchFilter | None = None
+    ) -> list[tuple[str, float]]:
         query = build_fts_query(terms)
         if not query or n <= 0:
             return []
+        conditions, params = filter_sql(filters)
         with self._lock:
-            rows = self._db.execute(
-                """SELECT c.chunk_id, -f.rank FROM
-                       (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) AS f
-                   JOIN chunks AS c ON c.id = f.rowid ORDER BY f.rank""",
-                (query, n),
-            ).fetchall()
+            if not conditions:
+                rows = self._db.execute(
+                    """SELECT c.chunk_id, -f.rank FROM
+                           (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) AS f
+                       JOIN chunks AS c ON c.id = f.rowid ORDER BY f.rank""",
+                    (query, n),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"""SELECT c.chunk_id, -chunks_fts.rank FROM chunks_fts
+                            JOIN chunks AS c ON c.id = chunks_fts.rowid JOIN documents AS d ON d.doc_id = c.doc_id
+                        WHERE chunks_fts MATCH ?{conditions} ORDER BY chunks_fts.rank LIMIT ?""",
+                    (query, *params, n),
+                ).fetchall()
         return [(chunk_id, float(score)) for chunk_id, score in rows]
 
-    def _vectors(self) -> tuple[np.ndarray, list[str], dict[str, int]]:
-        """The embeddings as one (chunks x dim) matrix, reloaded only when the store has changed. Chunks
-        stored with a zero vector (text the embedder cannot read) are left out: they have no similarity."""
+    def _vectors(self) -> _Vectors:
+        """The embeddings as one (chunks x dim) matrix with each row's filter labels, reloaded only when the
+        store has changed. Chunks stored with a zero vector (text the embedder cannot read) are left out:
+        they have no similarity."""
         with self._lock:
             generation = self._generation()
-            if self._matrix is None or self._matrix[0] != generation:
-                rows = self._db.execute("SELECT chunk_id, embedding FROM chunks ORDER BY id").fetchall()
+            if self._matrix is None or self._matrix.generation != generation:
+                rows = self._db.execute(
+                    """SELECT c.chunk_id, c.embedding, c.doc_id, d.source, d.collection, c.language, d.audience
+                       FROM chunks AS c JOIN documents AS d ON d.doc_id = c.doc_id ORDER BY c.id"""
+                ).fetchall()
                 if rows:
                     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
                     keep = np.flatnonzero(np.any(matrix != 0, axis=1))
                     matrix = np.ascontiguousarray(matrix[keep])
-                    ids = [rows[i][0] for i in keep]
+                    rows = [rows[i] for i in keep]
                 else:
-                    matrix, ids = np.zeros((0, 0), dtype=np.float32), []
-                self._matrix = (generation, matrix, ids, {cid: i for i, cid in enumerate(ids)})
-            return self._matrix[1], self._matrix[2], self._matrix[3]
+                    matrix = np.zeros((0, 0), dtype=np.float32)
+                ids = [r[0] for r in rows]
+                labels = {
+                    name: np.array([r[2 + i] for r in rows], dtype=object)
+                    for i, name in enumerate(("doc_id", "source", "collection", "language", "audience"))
+                }
+                self._matrix = _Vectors(generation, matrix, ids, {cid: i for i, cid in enumerate(ids)}, labels)
+            return self._matrix
 
-    def vector_search(self, vectors: np.ndarray, n: int) -> list[list[tuple[str, float]]]:
+    def vector_search(
+        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None
+    ) -> list[list[tuple[str, float]]]:
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        matrix, ids, _ = self._vectors()
+        cache = self._vectors()
+        matrix, ids = cache.matrix, cache.ids
         if matrix.shape[0] == 0 or n <= 0:
             return [[] for _ in range(queries.shape[0])]
         if matrix.shape[1] != queries.shape[1]:
             raise StoreError(f"query vectors have {queries.shape[1]} dimensions, the store holds {matrix.shape[1]}")
-        scores = queries @ matrix.T
-        n = min(n, matrix.shape[0])
+        allowed = cache.mask(filters)
+        rows = np.arange(matrix.shape[0]) if allowed is None else np.flatnonzero(allowed)
+        if rows.shape[0] == 0:
+            return [[] for _ in range(queries.shape[0])]
+        scores = queries @ (matrix if allowed is None else matrix[rows]).T
+        n = min(n, rows.shape[0])
         results = []
         for row in scores:
             top = np.argpartition(-row, n - 1)[:n] if n < row.shape[0] else np.arange(row.shape[0])
             top = top[np.lexsort((top, -row[top]))]  # by score, then by insertion order
-            results.append([(ids[i], float(row[i])) for i in top])
+            results.append([(ids[rows[i]], float(row[i])) for i in top])
         return results
 
     def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[str, float]:
-        matrix, _, index = self._vectors()
+        cache = self._vectors()
+        matrix, index = cache.matrix, cache.index
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         rows = [index[c] for c in chunk_ids if c in index]
         if not rows:
@@ -304,13 +422,15 @@ class SQLiteStore:
                 marks = ",".join("?" * len(part))
                 rows = self._db.execute(
                     f"""SELECT c.chunk_id, c.doc_id, c.ord, c.text, d.title, d.source, d.kind, c.section, c.page,
-                               c.language, c.metadata
+                               c.language, c.metadata, d.collection, d.audience
                         FROM chunks AS c JOIN documents AS d ON d.doc_id = c.doc_id
                         WHERE c.chunk_id IN ({marks})""",
                     part,
                 ).fetchall()
                 for row in rows:
-                    out[row[0]] = StoredChunk(*row[:10], metadata=json.loads(row[10]))
+                    out[row[0]] = StoredChunk(
+                        *row[:10], metadata=json.loads(row[10]), collection=row[11], audience=row[12]
+                    )
         return out
 
     def term_statistics(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
@@ -327,12 +447,29 @@ class SQLiteStore:
         with self._lock:
             documents = self._db.execute("SELECT count(*) FROM documents").fetchone()[0]
             chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            collections = dict(
+                self._db.execute("SELECT collection, count(*) FROM documents GROUP BY collection ORDER BY collection")
+            )
         spec = self.index_spec()
         return {
             "store": "sqlite",
             "path": str(self.path),
             "documents": documents,
             "chunks": chunks,
+            "collections": collections,
             "embedding_model": spec.embedding_model if spec else None,
             "analysis": spec.analysis if spec else None,
         }
+
+    def rebuild(self) -> dict[str, Any]:
+        """Merge the FTS index into one segment and compact the file. Readers keep working (WAL); the
+        checkpoint at the end needs a moment without them."""
+        def size() -> int:
+            return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal")) if p.exists())
+
+        before = size()
+        with self._lock:
+            self._write(lambda db: db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')"))
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return {"store": "sqlite", "path": str(self.path), "bytes_before": before, "bytes_after": size()}

@@ -1,24 +1,31 @@
 """The knowledge store protocol: what every backend (SQLite embedded, Elasticsearch) does, and the records it
-keeps. Stores hold documents, their chunks, each chunk's analysed terms for BM25 and its embedding; they
-search lexically and by vector and know nothing about fusion, answering or models.
+keeps. Stores hold documents, their chunks, each chunk's analysed terms for BM25 and its embedding, and the
+keyword labels searches filter on (document id, source, collection, language, audience); they search
+lexically and by vector and know nothing about fusion, answering or models.
 
-Terms arrive already analysed (`rag.analysis`), so every store ranks the same tokens. `make_store` is the
-one factory; it raises an error listing the valid backends.
+Terms arrive already analysed (`rag.analysis`), so every store ranks the same tokens. A zero embedding means
+"no vector" (text the embedder cannot read): stores never return it from a vector search. `make_store` is the
+one factory; it raises an error listing the valid backends. `tests/test_store_contract.py` holds every
+backend to the same expectations.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION
 from rag.errors import IndexMismatchError, StoreError
 
-STORES = ("sqlite",)
+if TYPE_CHECKING:
+    from rag.elasticsearch.config import ElasticsearchConfig
+
+STORES = ("sqlite", "elasticsearch")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class DocumentRecord:
     language: str
     content_hash: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    collection: str = DEFAULT_COLLECTION
+    audience: str = DEFAULT_AUDIENCE
 
 
 @dataclass
@@ -74,7 +83,7 @@ class ChunkRecord:
 
 @dataclass
 class StoredChunk:
-    """A chunk as read back, with its document's title, source and kind."""
+    """A chunk as read back, with its document's title, source, kind, collection and audience."""
 
     chunk_id: str
     doc_id: str
@@ -87,6 +96,8 @@ class StoredChunk:
     page: int | None = None
     language: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    collection: str = DEFAULT_COLLECTION
+    audience: str = DEFAULT_AUDIENCE
 
 
 @dataclass
@@ -100,6 +111,8 @@ class DocumentInfo:
     content_hash: str
     updated_at: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    collection: str = DEFAULT_COLLECTION
+    audience: str = DEFAULT_AUDIENCE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,10 +121,66 @@ class DocumentInfo:
             "source": self.source,
             "kind": self.kind,
             "language": self.language,
+            "collection": self.collection,
+            "audience": self.audience,
             "chunks": self.chunks,
             "content_hash": self.content_hash,
             "updated_at": self.updated_at,
         }
+
+
+# The keyword fields a SearchFilter can name, as (filter attribute, chunk field) pairs. `language` is the
+# chunk's own language (an FAQ sheet can hold both), the others are its document's.
+FILTER_FIELDS = (
+    ("doc_ids", "doc_id"),
+    ("sources", "source"),
+    ("collections", "collection"),
+    ("languages", "language"),
+    ("audiences", "audience"),
+)
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which chunks a search may return: each field given (not None) must hold one of the listed values.
+
+    An empty tuple matches nothing. Filters restrict the candidates before ranking in every store, so a
+    filtered search returns the best matching chunks, not the filtered remains of an unfiltered top-n.
+    """
+
+    doc_ids: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    collections: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+    audiences: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for attr, _ in FILTER_FIELDS:
+            value = getattr(self, attr)
+            if value is not None:
+                if isinstance(value, str):
+                    raise TypeError(f"SearchFilter.{attr} takes a tuple of values, not the string {value!r}")
+                object.__setattr__(self, attr, tuple(dict.fromkeys(value)))
+
+    def clauses(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(chunk field, allowed values) for each field that is restricted, in FILTER_FIELDS order."""
+        return [(name, getattr(self, attr)) for attr, name in FILTER_FIELDS if getattr(self, attr) is not None]
+
+    def __bool__(self) -> bool:
+        return bool(self.clauses())
+
+    def __and__(self, other: SearchFilter | None) -> SearchFilter:
+        """Both filters at once: per field, the values both allow."""
+        if other is None:
+            return self
+        merged = {}
+        for attr, _ in FILTER_FIELDS:
+            mine, theirs = getattr(self, attr), getattr(other, attr)
+            if mine is None or theirs is None:
+                merged[attr] = theirs if mine is None else mine
+            else:
+                merged[attr] = tuple(v for v in mine if v in theirs)
+        return SearchFilter(**merged)
 
 
 class KnowledgeStore(Protocol):
@@ -126,8 +195,13 @@ class KnowledgeStore(Protocol):
     def content_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
         """The stored content hash of each of these documents that exists."""
 
-    def replace_documents(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> None:
-        """Write documents, each replacing any stored version and its chunks, all or nothing."""
+    def replace_documents(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> dict[str, str]:
+        """Write documents, each replacing any stored version and its chunks.
+
+        Returns {doc_id: reason} for the documents that could not be written (empty when all were); such a
+        document is never recorded with its new content hash, so the next ingest tries it again. How much
+        of a write is atomic is the backend's to document (SQLite: the whole call; Elasticsearch: each
+        document, as far as the server allows)."""
 
     def delete_documents(self, doc_ids: Sequence[str]) -> int:
         """Delete documents and their chunks; returns how many existed."""
@@ -135,14 +209,22 @@ class KnowledgeStore(Protocol):
     def list_documents(self) -> list[DocumentInfo]:
         """Every document, ordered by source then id."""
 
-    def lexical_search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def export_documents(self) -> Iterator[tuple[DocumentRecord, list[ChunkRecord]]]:
+        """Every document with its chunks as written (terms and embeddings included), ordered by source
+        then id: what `kefu index export` writes and `import` feeds to another store's replace_documents."""
+
+    def lexical_search(
+        self, terms: Sequence[str], n: int, filters: SearchFilter | None = None
+    ) -> list[tuple[str, float]]:
         """The n best chunks by BM25 over the analysed terms (any term may match): (chunk_id, score)."""
 
-    def vector_search(self, vectors: np.ndarray, n: int) -> list[list[tuple[str, float]]]:
+    def vector_search(
+        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None
+    ) -> list[list[tuple[str, float]]]:
         """For each query vector (rows), the n chunks of highest cosine similarity: (chunk_id, cosine)."""
 
     def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[str, float]:
-        """Cosine similarity of one query vector with the given chunks."""
+        """Cosine similarity of one query vector with the given chunks (those that have a vector)."""
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         """The chunks that exist among chunk_ids."""
@@ -151,7 +233,12 @@ class KnowledgeStore(Protocol):
         """(number of chunks, how many chunks contain each term): for idf weights."""
 
     def stats(self) -> dict[str, Any]:
-        """Counts and facts for `kefu docs list` and the UI."""
+        """Counts and facts for `kefu docs list` and the UI: at least store, documents, chunks."""
+
+    def rebuild(self) -> dict[str, Any]:
+        """Rewrite the store's index structures from what it holds (SQLite: compact the file and merge the
+        FTS index; Elasticsearch: copy into a fresh index from the current template and swap the alias).
+        Searches keep working meanwhile. Returns facts for the CLI to report."""
 
     def close(self) -> None: ...
 
@@ -164,12 +251,17 @@ def doc_id_of(chunk_id: str) -> str:
     return chunk_id.rsplit("#", 1)[0]
 
 
-def make_store(kind: str, home: Path) -> KnowledgeStore:
-    """The store named by KEFU_STORE."""
+def make_store(kind: str, home: Path, elasticsearch: ElasticsearchConfig | None = None) -> KnowledgeStore:
+    """The store named by KEFU_STORE: `sqlite` (a file under `home`) or `elasticsearch` (a cluster)."""
     if kind == "sqlite":
         from rag.sqlite_store import SQLiteStore
 
         return SQLiteStore(home / "knowledge.sqlite3")
+    if kind == "elasticsearch":
+        from rag.elasticsearch.config import ElasticsearchConfig
+        from rag.elasticsearch.store import ElasticsearchStore
+
+        return ElasticsearchStore(elasticsearch or ElasticsearchConfig())
     raise StoreError(f"unknown store {kind!r}: KEFU_STORE must be one of {', '.join(STORES)}")
 
 

@@ -15,9 +15,23 @@ from click.testing import CliRunner
 ROOT = Path(__file__).resolve().parent.parent
 KB = ROOT / "data" / "kb"
 
+# The Elasticsearch tier: read before `isolated_settings` clears KEFU_* for every test.
+ES_ENV = {name: os.environ[name] for name in ("KEFU_ES_URL", "KEFU_ES_API_KEY", "KEFU_ES_USERNAME",
+                                              "KEFU_ES_PASSWORD", "KEFU_ES_CA_CERTS") if os.environ.get(name)}  # fmt: skip
+ES_SKIP_REASON = (
+    "KEFU_ES_URL is not set: start Elasticsearch 8.12+ or 9.x (README: `docker run` line) and run `make test-es` "
+    "(or export KEFU_ES_URL=http://localhost:9200)"
+)
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def pytest_runtest_setup(item):
+    """`@pytest.mark.elasticsearch` tests need a server: skipped, with the reason, when KEFU_ES_URL is unset."""
+    if item.get_closest_marker("elasticsearch") and "KEFU_ES_URL" not in ES_ENV:
+        pytest.skip(ES_SKIP_REASON)
 
 
 @pytest.fixture(autouse=True)

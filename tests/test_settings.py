@@ -49,3 +49,18 @@ def test_readme_settings_table_is_in_step_with_the_settings():
 
 def test_env_example_is_in_step_with_the_settings():
     assert (ROOT / ".env.example").read_text(encoding="utf-8") == env_example(), "regenerate with: make docs"
+
+
+def test_elasticsearch_settings_and_secrets_never_print(monkeypatch):
+    monkeypatch.setenv("KEFU_STORE", "elasticsearch")
+    monkeypatch.setenv("KEFU_ES_URL", "https://es1:9200,https://es2:9200")
+    monkeypatch.setenv("KEFU_ES_API_KEY", "c2VjcmV0LWtleQ==")
+    monkeypatch.setenv("KEFU_ES_PASSWORD", "hunter2")
+    monkeypatch.setenv("KEFU_ANSWER_AUDIENCES", "public, partners")
+    s = load_settings()
+    assert s.store.store == "elasticsearch" and s.store.es_api_key.get_secret_value() == "c2VjcmV0LWtleQ=="
+    dumped = s.model_dump_json()
+    assert "c2VjcmV0LWtleQ==" not in dumped and "hunter2" not in dumped
+    assert s.answer.audiences() == ("public", "partners")
+    monkeypatch.setenv("KEFU_ANSWER_AUDIENCES", "*")
+    assert load_settings().answer.audiences() is None

@@ -152,3 +152,44 @@ def test_a_store_from_a_newer_kefu_is_refused(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="newer Kefu"):
         SQLiteStore(path)
+
+
+def test_a_store_from_before_labels_upgrades_in_place(tmp_path, monkeypatch):
+    """m002 adds collection and audience to an existing store; its documents become default / public."""
+    import rag.sqlite_store as sqlite_store
+
+    path = tmp_path / "kb.sqlite3"
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", sqlite_store.MIGRATIONS[:1])
+    old = SQLiteStore(path)
+    old.claim(SPEC)
+    old._db.execute(
+        "INSERT INTO documents (doc_id, source, title, kind, content_hash, chunk_count, created_at, updated_at)"
+        " VALUES ('a', 'a.md', 'A', 'text', 'h1', 0, 'now', 'now')"
+    )
+    assert old._db.execute("PRAGMA user_version").fetchone()[0] == 1
+    old.close()
+    monkeypatch.undo()
+
+    upgraded = SQLiteStore(path)
+    assert upgraded._db.execute("PRAGMA user_version").fetchone()[0] == len(sqlite_store.MIGRATIONS) == 2
+    [info] = upgraded.list_documents()
+    assert (info.doc_id, info.collection, info.audience, info.content_hash) == ("a", "default", "public", "h1")
+    upgraded.close()
+
+
+def test_filters_restrict_candidates_before_ranking(store):
+    from rag.store import SearchFilter
+
+    record, chunks = doc("a", [("refund", "refund refund", unit(1, 0, 0, 0))])
+    store.replace_documents([(record, chunks)])
+    other, other_chunks = doc("b", [("refund", "refund", unit(0.9, 0.1, 0, 0))])
+    other.collection, other.audience = "staff-notes", "internal"
+    store.replace_documents([(other, other_chunks)])
+    only_b = SearchFilter(collections=("staff-notes",))
+    assert [c for c, _ in store.lexical_search(["refund"], 1, only_b)] == ["b#0"]  # not a's leftovers after top-1
+    [hits] = store.vector_search(unit(1, 0, 0, 0)[None, :], 1, only_b)
+    assert [c for c, _ in hits] == ["b#0"]
+    assert store.lexical_search(["refund"], 10, SearchFilter(audiences=())) == []
+    both = SearchFilter(audiences=("public", "internal")) & SearchFilter(audiences=("internal",), languages=("en",))
+    assert both == SearchFilter(audiences=("internal",), languages=("en",))
+    assert store.get_chunks(["b#0"])["b#0"].collection == "staff-notes"
