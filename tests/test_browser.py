@@ -84,52 +84,56 @@ def served_app(use_kb, tmp_path):
         log.close()
 
 
-def test_customer_asks_in_english_and_chinese_and_sees_sources(served_app, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def page():
+    """A fresh Chromium page (Debian's Chromium, driven by Playwright)."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(served_app)
-        box = page.get_by_test_id("stChatInputTextArea")
-        expect(box).to_be_visible(timeout=60_000)
-
-        box.fill("How long do I have to return an item?")
-        box.press("Enter")
-        answer = page.get_by_test_id("stChatMessage").nth(1)
-        expect(answer).to_contain_text("30 days", timeout=60_000)
-        expect(answer).to_contain_text("Quoted from the knowledge base")
-        answer.get_by_text("Sources (").click()
-        expect(answer).to_contain_text("Returns and Refunds Policy")
-
-        box.fill("我有多长时间可以退货？")
-        box.press("Enter")
-        chinese = page.get_by_test_id("stChatMessage").nth(3)
-        expect(chinese).to_contain_text("30 天", timeout=60_000)
-        expect(chinese).to_contain_text("退货与退款政策")
-        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        yield browser.new_page()
         browser.close()
 
 
-def test_admin_uploads_a_file_and_a_customer_gets_answers_from_it(private_kb, served_app, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def ask(page, question: str, nth_reply: int):
+    """Type a question into the chat and return the locator of the assistant's reply."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_test_id("stChatInputTextArea")
+    expect(box).to_be_visible(timeout=60_000)
+    box.fill(question)
+    box.press("Enter")
+    return page.get_by_test_id("stChatMessage").nth(nth_reply)
+
+
+def test_customer_asks_in_english_and_chinese_and_sees_sources(served_app, page, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(served_app)
+    answer = ask(page, "How long do I have to return an item?", 1)
+    expect(answer).to_contain_text("30 days", timeout=60_000)
+    expect(answer).to_contain_text("Quoted from the knowledge base")
+    answer.get_by_text("Sources (").click()
+    expect(answer).to_contain_text("Returns and Refunds Policy")
+
+    chinese = ask(page, "我有多长时间可以退货？", 3)
+    expect(chinese).to_contain_text("30 天", timeout=60_000)
+    expect(chinese).to_contain_text("退货与退款政策")
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+
+
+def test_admin_uploads_a_file_and_a_customer_gets_answers_from_it(private_kb, served_app, page, tmp_path):
+    from playwright.sync_api import expect
 
     upload = tmp_path / "store-hours.md"
     upload.write_text("# Store hours\n\nThe Shanghai flagship store opens from 10:00 to 21:30 every day.\n")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{served_app}/knowledge_base")
-        expect(page.get_by_text("Add files")).to_be_visible(timeout=60_000)
-        page.locator("input[type=file]").set_input_files(str(upload))
-        page.get_by_role("button", name="Index these files").click()
-        expect(page.get_by_text("1 indexed")).to_be_visible(timeout=60_000)
+    page.goto(f"{served_app}/knowledge_base")
+    expect(page.get_by_text("Add files")).to_be_visible(timeout=60_000)
+    page.locator("input[type=file]").set_input_files(str(upload))
+    page.get_by_role("button", name="Index these files").click()
+    expect(page.get_by_text("1 indexed")).to_be_visible(timeout=60_000)
 
-        page.goto(served_app)
-        box = page.get_by_test_id("stChatInputTextArea")
-        expect(box).to_be_visible(timeout=60_000)
-        box.fill("When does the Shanghai store close?")
-        box.press("Enter")
-        answer = page.get_by_test_id("stChatMessage").nth(1)
-        expect(answer).to_contain_text("21:30", timeout=60_000)
-        browser.close()
+    page.goto(served_app)
+    answer = ask(page, "When does the Shanghai store close?", 1)
+    expect(answer).to_contain_text("21:30", timeout=60_000)
