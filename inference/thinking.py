@@ -2,8 +2,8 @@
 customer must never see it, neither while it streams nor in what is stored.
 
 `ThinkFilter` is a streaming filter over text pieces of any size: a tag split across pieces (`</th` + `ink>`)
-is recognised, text that merely starts like a tag is released as soon as it cannot be one, and reasoning that
-never closes is dropped. `strip_think` does the same to a finished text. Pure; knows nothing about tokens.
+is recognised, text that merely starts like a tag is released as soon as it cannot be one, reasoning that
+never closes is dropped, and a stray closing tag is never shown. `strip_think` does the same to a finished text. Pure; knows nothing about tokens.
 """
 
 from __future__ import annotations
@@ -51,16 +51,24 @@ class ThinkFilter:
                 self.inside = False
                 self._at_start = True
             else:
-                start = self._buffer.find(self.open_tag)
+                start, tag = self._next_tag()
                 if start < 0:
-                    keep = _partial_suffix(self._buffer, self.open_tag)
+                    keep = max(_partial_suffix(self._buffer, self.open_tag), _partial_suffix(self._buffer, self.close_tag))
                     out.append(self._visible(self._buffer[: len(self._buffer) - keep]))
                     self._buffer = self._buffer[len(self._buffer) - keep :]
                     break
                 out.append(self._visible(self._buffer[:start]))
-                self._buffer = self._buffer[start + len(self.open_tag) :]
-                self.inside = True
+                self._buffer = self._buffer[start + len(tag) :]
+                if tag == self.open_tag:
+                    self.inside = True
+                else:  # a closing tag with no opening one (the prompt opened it): markup, never text
+                    self._at_start = True
         return "".join(out)
+
+    def _next_tag(self) -> tuple[int, str]:
+        """The first opening or closing tag in the buffer (position, tag), or (-1, "")."""
+        found = [(i, t) for t in (self.open_tag, self.close_tag) if (i := self._buffer.find(t)) >= 0]
+        return min(found) if found else (-1, "")
 
     def flush(self) -> str:
         """The end of the stream: a dangling tag prefix outside reasoning was text; unclosed reasoning is dropped."""

@@ -18,7 +18,8 @@ BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"
 USER = "<｜User｜>"
 ASSISTANT = "<｜Assistant｜>"
-SPECIAL_TOKENS = [BOS, EOS, USER, ASSISTANT, "<think>", "</think>"]
+SPECIAL_TOKENS = [BOS, EOS, USER, ASSISTANT]
+THINK_TOKENS = ["<think>", "</think>"]  # added tokens, but not special: R1's tokenizer keeps them in decoded text
 
 # DeepSeek-R1-Distill's template, cut to what Kefu sends (system, user and assistant turns): the system
 # prompt first, turns marked by <｜User｜>/<｜Assistant｜>, earlier answers without their reasoning, and the
@@ -57,7 +58,10 @@ def build_tokenizer(vocab_size: int = 640):
         show_progress=False,
     )
     tok.train_from_iterator(corpus(), trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=EOS)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=EOS, additional_special_tokens=[USER, ASSISTANT]
+    )
+    fast.add_tokens(THINK_TOKENS)
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
