@@ -20,6 +20,7 @@ CountTokens = Callable[[str], int]
 # Chat templates add a few tokens around each message (role markers, separators).
 MESSAGE_OVERHEAD = 8
 MIN_PASSAGE_CHARS = 200
+SUMMARY_TOKENS = 96  # room kept for the line summarising dropped turns (at most an eighth of the budget)
 
 SYSTEM = {
     "en": (
@@ -154,6 +155,20 @@ def fit_passages(
     return kept, notes
 
 
+def _recent_turns(turns: Sequence[HistoryTurn], count: CountTokens, used: int, budget: int) -> tuple[list[HistoryTurn], int]:
+    """The newest turns that fit in `budget` after `used` tokens, starting with a customer turn."""
+    recent: list[HistoryTurn] = []
+    for turn in reversed(turns):
+        cost = _cost(count, turn.content)
+        if used + cost > budget:
+            break
+        recent.insert(0, turn)
+        used += cost
+    while recent and recent[0].role != "user":  # a conversation restarts with the customer
+        used -= _cost(count, recent.pop(0).content)
+    return recent, used
+
+
 def build_prompt(
     question: str,
     passages: Sequence[Passage],
@@ -173,15 +188,10 @@ def build_prompt(
 
     turns = [HistoryTurn(t.role, without_citations(t.content) if t.role == "assistant" else t.content) for t in history]
     turns = [t for t in turns if t.content and t.role in ("user", "assistant")]
-    recent: list[HistoryTurn] = []
-    for turn in reversed(turns):
-        cost = _cost(count, turn.content)
-        if used + cost > budget:
-            break
-        recent.insert(0, turn)
-        used += cost
-    while recent and recent[0].role != "user":  # a conversation restarts with the customer
-        used -= _cost(count, recent.pop(0).content)
+    base = used
+    recent, used = _recent_turns(turns, count, base, budget)
+    if len(recent) < len(turns):  # some turns must go: keep room for a line that summarises them
+        recent, used = _recent_turns(turns, count, base, budget - min(SUMMARY_TOKENS, budget // 8))
     older = turns[: len(turns) - len(recent)]
 
     summarised = 0

@@ -8,7 +8,9 @@ precision) or LLM.int8. Knows nothing about chat templates, prompts or retrieval
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +162,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def load_model(source: ModelSource, device: str, quantization: str, dtype: str = "auto"):
     """(model, tokenizer) in eval mode. `device` and `quantization` are resolved choices (no `auto`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # loading bars would garble the CLI's output (and JSON)
     torch_dtype = resolve_dtype(dtype, device)
     bnb = quantization_config(quantization)
     kwargs: dict = {"dtype": torch_dtype, "local_files_only": True}
@@ -173,7 +177,10 @@ def load_model(source: ModelSource, device: str, quantization: str, dtype: str =
         kwargs["device_map"] = {"": 0}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.folder, **({"gguf_file": source.gguf_file} if source.gguf_file else {}))
-        model = AutoModelForCausalLM.from_pretrained(source.folder, **kwargs)
+        # transformers' GGUF reader draws a progress bar on stderr whatever the settings say: keep it quiet.
+        quiet = contextlib.redirect_stderr(io.StringIO()) if source.gguf_file else contextlib.nullcontext()
+        with quiet:
+            model = AutoModelForCausalLM.from_pretrained(source.folder, **kwargs)
     except InferenceError:
         raise
     except (OSError, ValueError, RuntimeError, ImportError) as exc:
