@@ -25,10 +25,8 @@ class CitationCheck:
         return bool(self.cited) and not self.invalid
 
 
-def check_citations(text: str, passages: int) -> CitationCheck:
-    """Validate the citations of `text` against `passages` numbered 1…passages."""
-    cited: list[int] = []
-    invalid: list[int] = []
+def _rewrite(text: str, passages: int, cited: list[int], invalid: list[int]) -> str:
+    """`text` with each citation group cut to its valid numbers (dropped when none is); records them."""
 
     def fix(match: re.Match) -> str:
         numbers = [int(n) for n in _NUMBER_RE.findall(match.group(2))]
@@ -37,14 +35,18 @@ def check_citations(text: str, passages: int) -> CitationCheck:
             target = cited if n in good else invalid
             if n not in target:
                 target.append(n)
-        if not good:
-            return ""
-        return f"{match.group(1)}[{', '.join(str(n) for n in dict.fromkeys(good))}]"
+        return f"{match.group(1)}[{', '.join(str(n) for n in dict.fromkeys(good))}]" if good else ""
 
-    cleaned = _GROUP_RE.sub(fix, text)
+    return _GROUP_RE.sub(fix, text)
+
+
+def check_citations(text: str, passages: int) -> CitationCheck:
+    """Validate the citations of `text` against `passages` numbered 1…passages."""
+    cited: list[int] = []
+    invalid: list[int] = []
+    cleaned = _rewrite(text, passages, cited, invalid)
     cleaned = re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", cleaned).strip()
     return CitationCheck(cleaned, cited, invalid)
-
 
 class CitationStream:
     """`check_citations` for a stream: text is released as it comes, except from an opening bracket until it
@@ -70,8 +72,4 @@ class CitationStream:
         return self._clean(text)
 
     def _clean(self, text: str) -> str:
-        def fix(match: re.Match) -> str:
-            good = [int(n) for n in _NUMBER_RE.findall(match.group(2)) if 1 <= int(n) <= self.passages]
-            return f"{match.group(1)}[{', '.join(str(n) for n in dict.fromkeys(good))}]" if good else ""
-
-        return _GROUP_RE.sub(fix, text)
+        return _rewrite(text, self.passages, [], [])

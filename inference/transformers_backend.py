@@ -68,8 +68,12 @@ class TransformersGenerator:
             raise InferenceError(str(exc)) from exc
         sampling = sampling_from_config(model.generation_config, config.temperature, config.top_p)
         self.sampling = SamplingParams(sampling.temperature, sampling.top_p, config.seed)
-        limit = getattr(model.config, "max_position_embeddings", None) or config.context_tokens
-        self.context_tokens = min(config.context_tokens, limit) if kv_cache == "full" else config.context_tokens
+        # The prompt budget never exceeds what the model was trained on, nor what the sink cache holds: the
+        # retrieved passages are never evicted; the cache bounds memory beyond that (long generations).
+        limits = [config.context_tokens, getattr(model.config, "max_position_embeddings", None) or config.context_tokens]
+        if kv_cache == "sink":
+            limits.append(config.kv_sinks + config.kv_window)
+        self.context_tokens = min(limits)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.engine.stop_ids, default=0)
 
     # -- prompts ------------------------------------------------------------------------------------------
@@ -90,7 +94,7 @@ class TransformersGenerator:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _budget(self, prompt: list[int], max_new_tokens: int) -> None:
-        if len(prompt) + max_new_tokens > self.context_tokens and self.engine.kv_cache == "full":
+        if len(prompt) > self.context_tokens or (len(prompt) + max_new_tokens > self.context_tokens and self.engine.kv_cache == "full"):
             raise InferenceError(
                 f"the prompt has {len(prompt)} tokens and the answer may take {max_new_tokens}, more than the "
                 f"{self.context_tokens} of KEFU_CONTEXT_TOKENS: shorten the question or raise the budget"
