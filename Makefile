@@ -39,7 +39,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/retrieval.py
-	$(BIN)/python bench/long_context.py
+	OMP_NUM_THREADS=1 $(BIN)/python bench/long_context.py
 	$(BIN)/python bench/generation.py --tiny
 
 lock: setup

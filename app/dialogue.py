@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from app import answering
 from app.answering import MODE_ABSTAIN, MODE_GENERATED, MODE_HANDOFF, Answer, Judged
 from app.citations import CitationStream, check_citations
-from app.errors import InputError
+from app.errors import ConfigError, InputError
 from app.guardrails import wants_human
 from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
 from app.sessions import STATUS_HANDOFF, SessionStore, Turn
@@ -161,7 +161,13 @@ class DialogueManager:
         assert self.generator is not None
         turns = [HistoryTurn(t.role, t.content) for t in history if t.mode != MODE_HANDOFF or t.role == "user"]
         budget = self.generator.context_tokens - self.max_new_tokens
-        prompt = build_prompt(question, grounded.passages(), turns, self.generator.count_tokens, budget, grounded.language)
+        try:
+            prompt = build_prompt(question, grounded.passages(), turns, self.generator.count_tokens, budget, grounded.language)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{exc} ({self.generator.context_tokens} context tokens minus {self.max_new_tokens} for the answer): "
+                "raise KEFU_CONTEXT_TOKENS or lower KEFU_MAX_NEW_TOKENS"
+            ) from exc
         self.last_prompt = prompt
         return prompt
 

@@ -183,7 +183,7 @@ def main() -> None:
             reset_peak(device)
             model, _ = load_model(locate(str(folder)), device, "none" if quant == "bf16" else quant, "bfloat16")
             weight_bytes = model.get_memory_footprint()
-            print(f"| {quant} | | weights | {weight_bytes / 2**30:.2f} GiB | {peak_gib(device):.2f} | |", flush=True)
+            print(f"| {quant} | | weights | {weight_bytes / 2**20:,.1f} MiB | {peak_gib(device):.2f} | |", flush=True)
             for cache in ("full", "sink"):
                 engine = Engine(model, [], kv_cache=cache, sinks=4, window=window if cache == "sink" else 4096)
                 if cache == "full":

@@ -48,6 +48,24 @@ def perplexity(engine: Engine, ids: list[int], chunk: int, skip: int) -> tuple[f
     return math.exp(-float(logprobs.mean())), math.exp(-float(logprobs[skip:].mean())), kv_bytes(cache), seconds
 
 
+def decode_speed(model, prompt: list[int], tokens: int) -> list[tuple[str, float]]:
+    """Decode tokens/s of Kefu's loop (both caches) beside transformers' own `generate` (the baseline)."""
+    import torch
+
+    from inference.sampling import SamplingParams
+
+    rows = []
+    started = time.perf_counter()
+    model.generate(torch.tensor([prompt]), max_new_tokens=tokens, do_sample=False, eos_token_id=None, pad_token_id=0)
+    rows.append(("transformers generate (baseline)", tokens / (time.perf_counter() - started)))
+    for kind in ("full", "sink"):
+        engine = Engine(model, [], kind, sinks=4, window=252)
+        started = time.perf_counter()
+        n = sum(1 for _ in engine.stream(prompt, tokens, SamplingParams()))
+        rows.append((f"Kefu loop, {kind} cache" + (" (4 + 252, evicting)" if kind == "sink" else ""), n / (time.perf_counter() - started)))
+    return rows
+
+
 QUESTIONS = [
     ("How long does a refund take?", "Refunds", "The refund is issued to the original payment method and usually appears within 5 business days; credit card refunds can take up to 10 business days."),
     ("What does express delivery cost?", "Delivery options", "Standard delivery takes 3-5 business days and costs $4.99. Express delivery takes 1-2 business days and costs $14.99."),
@@ -123,6 +141,11 @@ def main() -> None:
         baseline = baseline or (ppl, after)
         print(f"| {name} | {ppl:.2f} | {ppl / baseline[0]:.3f} | {after:.2f} | {after / baseline[1]:.3f} | "
               f"{size:,} | {seconds:.1f} |", flush=True)
+    print("\n| Decoding 200 tokens after a 200-token prompt | tokens/s |\n|---|---|")
+    base = None
+    for name, tps in decode_speed(model, ids[:200], 200):
+        base = base or tps
+        print(f"| {name} | {tps:.1f} ({tps / base:.2f}x) |", flush=True)
     if not args.skip_think:
         model_path = args.model or str(gguf)
         print(f"\nReasoning modes, {Path(model_path).name}, {len(QUESTIONS)} grounded questions, greedy, means:\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +173,8 @@ def load_model(source: ModelSource, device: str, quantization: str, dtype: str =
         kwargs["gguf_file"] = source.gguf_file
     if bnb is not None:
         kwargs["quantization_config"] = bnb
+        if quantization == "int8":  # LLM.int8 casts bf16 activations to fp16 and logs it on every matmul
+            logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
         kwargs["device_map"] = {"": 0 if device == "cuda" else "cpu"}
     elif device == "cuda":
         kwargs["device_map"] = {"": 0}
