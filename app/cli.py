@@ -205,7 +205,8 @@ def _print_answer_footer(answer) -> None:
     click.secho(f"[{answer.mode} · {answer.latency_ms} ms · session {answer.session_id}]", dim=True)
     for i, source in enumerate(answer.sources, start=1):
         where = source["title"] + (f" > {source['section']}" if source.get("section") and source["section"] != source["title"] else "")
-        click.echo(f"  [{i}] {where} ({source['source']})")
+        uncited = "  (given, not cited)" if source.get("cited") is False else ""
+        click.echo(f"  [{i}] {where} ({source['source']}){uncited}")
 
 
 def _ask_batch(path: Path, as_json: bool) -> None:

@@ -135,18 +135,19 @@ class Engine:
             cache = self.new_cache()
             logits = self.prefill(ids, cache)
         outputs: list[list[int]] = [[] for _ in prompts]
-        done = torch.zeros(batch, dtype=torch.bool, device=self.device)
-        stop = torch.tensor(sorted(self.stop_ids) or [-1], device=self.device)
+        done = [False] * batch
         for step in range(max_new_tokens):
             tokens = next_tokens(logits, sampling, generator)
-            stopped = torch.isin(tokens, stop)
-            for row, token_id in enumerate(tokens.tolist()):
-                if not done[row] and not stopped[row]:
-                    outputs[row].append(token_id)
-            done |= stopped
-            if bool(done.all()) or step + 1 == max_new_tokens:
+            for row, token_id in enumerate(tokens.tolist()):  # one device-to-host copy per step
+                if not done[row]:
+                    if token_id in self.stop_ids:
+                        done[row] = True
+                    else:
+                        outputs[row].append(token_id)
+            if all(done) or step + 1 == max_new_tokens:
                 break
-            tokens = tokens.masked_fill(done, pad_id).view(batch, 1)
+            finished = torch.tensor(done, device=self.device)
+            tokens = tokens.masked_fill(finished, pad_id).view(batch, 1)
             if padded:
                 mask = torch.cat((mask, torch.ones((batch, 1), dtype=mask.dtype, device=self.device)), dim=1)
                 logits = self._forward(tokens, cache, attention_mask=mask, position_ids=next_position)
