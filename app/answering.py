@@ -3,6 +3,7 @@ answer, a mode and the sources it cites.
 
 - `faq`: an FAQ entry whose question matches the customer's confidently answers directly.
 - `extractive`: otherwise the most relevant sentences of the best passages are quoted, each cited [n].
+  (With a language model configured, `app.dialogue` writes a `generated` answer from the same passages.)
 - `abstain`: nothing relevant was found; Kefu says so and offers a human.
 
 Relevance mixes two signals a reader can check: the cosine similarity of question and passage, and the
@@ -211,21 +212,42 @@ def compose(
     max_sources: int,
 ) -> Answer:
     """Choose the mode and write the answer from judged hits (best first)."""
+    decided, chosen = plan(question_language, judged, faq_min_similarity, min_relevance, max_sources)
+    if decided is not None:
+        return decided
+    return extractive(question_language, chosen, query_terms, weights, terms)
+
+
+def plan(
+    question_language: str,
+    judged: Sequence[Judged],
+    faq_min_similarity: float,
+    min_relevance: float,
+    max_sources: int,
+) -> tuple[Answer | None, list[Judged]]:
+    """The decision every answer starts with: an FAQ answer or an abstention (an Answer, no passages), or the
+    passages an answer should be written from (None, passages best first)."""
     faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
     same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
     best_faq = max(same_language or faqs, key=faq_confidence, default=None)
     if best_faq is not None and faq_confidence(best_faq) >= faq_min_similarity:
         answer = str(best_faq.hit.chunk.metadata.get("answer") or best_faq.hit.chunk.text)
-        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, faq_confidence(best_faq))], language=question_language)
+        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, faq_confidence(best_faq))], language=question_language), []
 
     relevant = [j for j in judged if j.relevance >= min_relevance]
     if not relevant:
-        return Answer(message("abstain", question_language), MODE_ABSTAIN, language=question_language)
+        return Answer(message("abstain", question_language), MODE_ABSTAIN, language=question_language), []
     # Answer in the customer's language when the knowledge base has something relevant in it; passages
     # after the first must be nearly as relevant as it, so a thin match does not pad the answer.
     preferred = [j for j in relevant if j.hit.chunk.language == question_language] or relevant
     preferred = sorted(preferred, key=lambda j: -j.relevance)  # stable: ties keep the retrieval order
-    chosen = [j for j in preferred if j.relevance >= preferred[0].relevance - SECONDARY_MARGIN][:max_sources]
+    return None, [j for j in preferred if j.relevance >= preferred[0].relevance - SECONDARY_MARGIN][:max_sources]
+
+
+def extractive(
+    question_language: str, chosen: Sequence[Judged], query_terms: Sequence[str], weights: dict[str, float], terms: Terms
+) -> Answer:
+    """The most relevant sentences of the chosen passages, each cited [n]."""
     lines: list[str] = []
     sources: list[dict[str, Any]] = []
     seen: list[set[str]] = []

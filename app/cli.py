@@ -209,22 +209,88 @@ def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json
 
 
 @main.command()
-@click.argument("question")
+@click.argument("question", required=False)
 @click.option("--session", "session_id", help="Continue (or start) the conversation with this id.")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-def ask(question: str, session_id: str | None, as_json: bool) -> None:
-    """Answer a question from the knowledge base, with its sources."""
-    answer = _service().ask(question, session_id=session_id)
-    if as_json:
-        _print_json(answer.to_dict())
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (with --questions: one JSON line each).")
+@click.option(
+    "--questions",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Answer every question in this file (one per line, or JSONL with _id/id and text) in one batch.",
+)
+def ask(question: str | None, session_id: str | None, as_json: bool, questions: Path | None) -> None:
+    """Answer a question from the knowledge base, with its sources (streamed as it is written)."""
+    if questions is not None:
+        if question or session_id:
+            raise InputError("give either a QUESTION (with --session) or --questions FILE, not both")
+        _ask_batch(questions, as_json)
         return
-    click.echo(answer.answer)
-    click.echo()
+    if not question:
+        raise InputError("give a QUESTION to answer, or --questions FILE")
+    reply = _service().ask_stream(question, session_id=session_id)
+    if as_json:
+        _print_json(reply.finish().to_dict())
+        return
+    for piece in reply:
+        click.echo(piece, nl=False)
+    answer = reply.finish()
+    click.echo("\n")
+    _print_answer_footer(answer)
+
+
+def _print_answer_footer(answer) -> None:
     click.secho(f"[{answer.mode} · {answer.latency_ms} ms · session {answer.session_id}]", dim=True)
     for i, source in enumerate(answer.sources, start=1):
         where = source["title"] + (f" > {source['section']}" if source.get("section") and source["section"] != source["title"] else "")
         page = f", p. {source['page']}" if source.get("page") else ""
-        click.echo(f"  [{i}] {where} ({source['source']}{page})")
+        uncited = "  (given, not cited)" if source.get("cited") is False else ""
+        click.echo(f"  [{i}] {where} ({source['source']}{page}){uncited}")
+
+
+def _ask_batch(path: Path, as_json: bool) -> None:
+    items = _read_questions(path)
+    answers = _service().ask_batch([text for _, text in items])
+    for (qid, text), answer in zip(items, answers):
+        if as_json:
+            click.echo(json.dumps({"id": qid, "question": text, **answer.to_dict()}, ensure_ascii=False))
+        else:
+            click.secho(f"{qid}: {text}", bold=True)
+            click.echo(answer.answer)
+            _print_answer_footer(answer)
+            click.echo()
+
+
+def _read_questions(path: Path) -> list[tuple[str, str]]:
+    """(id, text): a JSONL file as `kefu search --queries` reads it, else one question per non-empty line."""
+    from app.evaluation import read_queries
+
+    if path.suffix == ".jsonl":
+        return read_queries(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read questions file {path}: {exc}") from None
+    items = [(str(n), line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    if not items:
+        raise InputError(f"questions file {path} holds no questions")
+    return items
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--load", is_flag=True, help="Also load the model and describe it (device, quantization, cache).")
+def llm(as_json: bool, load: bool) -> None:
+    """Say which generator answers (what KEFU_LLM=auto chose, and why)."""
+    service = _service()
+    status = service.generator_status()
+    if load:
+        generator = service.generator
+        status["model"] = generator.describe() if generator else "none (extractive answers)"
+    if as_json:
+        _print_json(status)
+        return
+    click.echo(f"{status['backend']}: {status['reason']}")
+    if "model" in status:
+        click.echo(status["model"])
 
 
 # -- documents ----------------------------------------------------------------------------------------------

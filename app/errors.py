@@ -1,14 +1,15 @@
 """User-facing errors. Every message says what happened and how to fix it.
 
-`KefuError` is raised by `app/`; `rag/` and `ingest/` raise their own (`RagError`, `LoadError`) with messages
-of the same kind. `USER_ERRORS` is what the CLI and the UI show as a one-line message instead of a
-traceback; with KEFU_DEBUG=1 (or under tests) they re-raise.
+`KefuError` is raised by `app/`; `rag/`, `ingest/` and `inference/` raise their own (`RagError`, `LoadError`,
+`InferenceError`) with messages of the same kind. `USER_ERRORS` is what the CLI and the UI show as a one-line
+message instead of a traceback; with KEFU_DEBUG=1 (or under tests) they re-raise.
 """
 
 from __future__ import annotations
 
 import os
 
+from inference.errors import InferenceError
 from ingest.errors import LoadError
 from rag.errors import RagError
 
@@ -29,7 +30,7 @@ class InputError(KefuError):
     """A file or argument the user gave is malformed."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (KefuError, RagError, LoadError)
+USER_ERRORS: tuple[type[Exception], ...] = (KefuError, RagError, LoadError, InferenceError)
 
 
 def debug_enabled() -> bool:

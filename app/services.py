@@ -1,5 +1,6 @@
 """Services: the one API every front end (CLI, Streamlit, benchmarks) uses. Builds the store, embedder,
-analyzer and retriever from `Settings` on first use and exposes ingest, search, ask and document management.
+analyzer, retriever and generator (the language model, if any) from `Settings` on first use and exposes ingest,
+search, ask (whole, streamed, or batched) and document management.
 
 Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe to share between threads.
 Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees every document unless given a
@@ -9,6 +10,7 @@ Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees ev
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from app.answering import Answer
-from app.dialogue import DialogueManager
+from app.dialogue import DialogueManager, Reply
 from app.errors import ConfigError, InputError, NotFoundError
 from app.sessions import SessionStore, Turn
 from app.settings import Settings, load_settings
+from inference.generator import Generator, GeneratorConfig, make_generator, resolve_backend
 from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION, Document, check_label
 from ingest.errors import LoadError
 from ingest.limits import Limits
@@ -42,6 +45,8 @@ from rag.embeddings import EmbeddingConfig, make_embedder
 from rag.indexing import WRITE_GROUP_CHUNKS, Indexer
 from rag.retrieval import HybridRetriever, SearchHit
 from rag.store import DocumentInfo, KnowledgeStore, SearchFilter, doc_id_of, make_store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,9 +167,53 @@ class KefuService:
     def sessions(self) -> SessionStore:
         return SessionStore(self.settings.database_url)
 
+    def generator_config(self) -> GeneratorConfig:
+        g = self.settings.generation
+        key = self.settings.secrets.openai_api_key
+        return GeneratorConfig(
+            backend=g.llm,
+            model=g.model,
+            quantization=g.quantization,
+            device=g.device,
+            dtype=g.llm_dtype,
+            reasoning=g.reasoning,
+            max_new_tokens=g.max_new_tokens,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            context_tokens=g.context_tokens,
+            kv_cache=g.kv_cache,
+            kv_sinks=g.kv_sinks,
+            kv_window=g.kv_window,
+            batch_size=g.llm_batch_size,
+            openai_base_url=g.openai_base_url,
+            openai_model=g.openai_model,
+            openai_api_key=key.get_secret_value() if key else None,
+            openai_timeout=g.openai_timeout,
+        )
+
+    def generator_status(self) -> dict[str, str]:
+        """Which backend answers and why (what `KEFU_LLM=auto` chose), without loading a model."""
+        backend, reason = resolve_backend(self.generator_config())
+        return {"backend": backend, "reason": reason}
+
+    @cached_property
+    def generator(self) -> Generator | None:
+        """The language model, loaded on first use; None means extractive answers."""
+        generator = make_generator(self.generator_config())
+        log.info("answers: %s", generator.describe() if generator else self.generator_status()["reason"])
+        return generator
+
     @cached_property
     def dialogue(self) -> DialogueManager:
-        return DialogueManager(self.answer_retriever, self.sessions, self.analyzer, self.settings.answer)
+        g = self.settings.generation
+        if g.max_new_tokens >= g.context_tokens:
+            raise ConfigError(
+                f"KEFU_MAX_NEW_TOKENS={g.max_new_tokens} leaves no room for a prompt in KEFU_CONTEXT_TOKENS="
+                f"{g.context_tokens}: lower the first or raise the second"
+            )
+        return DialogueManager(
+            self.answer_retriever, self.sessions, self.analyzer, self.settings.answer, self.generator, g.max_new_tokens
+        )
 
     def check_index(self) -> None:
         """IndexMismatchError with the fix when the store was built with another embedding model or analysis."""
@@ -374,6 +423,16 @@ class KefuService:
     def ask(self, question: str, session_id: str | None = None) -> Answer:
         self._check_index()
         return self.dialogue.ask(question, session_id)
+
+    def ask_stream(self, question: str, session_id: str | None = None) -> Reply:
+        """The answer's text as it is written (iterate), then `.answer` (or `.finish()`) for the result."""
+        self._check_index()
+        return self.dialogue.ask_stream(question, session_id)
+
+    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer many independent questions (batch FAQ answering): one batched generation."""
+        self._check_index()
+        return self.dialogue.ask_batch(questions)
 
     def history(self, session_id: str) -> list[Turn]:
         return self.sessions.history(session_id)

@@ -136,6 +136,69 @@ class AnswerSettings(_Group):
         return None if "*" in names else names
 
 
+class GenerationSettings(_Group):
+    llm: Literal["auto", "transformers", "openai", "extractive"] = Field(
+        "auto",
+        description="Who writes answers: `transformers` (local weights, in-process), `openai` (an OpenAI-compatible "
+        "server such as vLLM or SGLang), `extractive` (no model: quoted sentences); `auto` uses transformers when "
+        "KEFU_MODEL's weights are on this machine (it never downloads), else extractive.",
+    )
+    model: str = Field(
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+        description="The language model: a Hugging Face hub id (found in the local cache only), a local folder, or "
+        "a `.gguf` file.",
+    )
+    quantization: Literal["auto", "nf4", "int8", "none"] = Field(
+        "auto",
+        description="Weight quantization with bitsandbytes: `nf4` (4-bit NF4, bf16 compute, lm_head kept), `int8`, or "
+        "`none`; `auto` is nf4 on a GPU and none on CPU.",
+    )
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="Device for the language model; `auto` picks CUDA when present.")
+    llm_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Precision of unquantized weights and compute; `auto` is bfloat16 on CUDA, float32 on CPU."
+    )
+    reasoning: Literal["fast", "think"] = Field(
+        "fast",
+        description="For reasoning models (DeepSeek-R1): `think` lets the model reason first (never shown or stored), "
+        "`fast` prefills an empty <think></think> block and answers at once.",
+    )
+    max_new_tokens: int = Field(512, ge=1, le=32768, description="Most tokens generated for one answer (reasoning included).")
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature; unset uses the model's generation config (0.6 for R1); 0 is greedy."
+    )
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset uses the model's generation config.")
+    context_tokens: int = Field(
+        4096, ge=256, description="Token budget of one prompt plus its answer; older turns are dropped to stay within it."
+    )
+    kv_cache: Literal["sink", "full"] = Field(
+        "sink",
+        description="KV cache of the decode loop: `sink` keeps KEFU_KV_SINKS first tokens plus the last KEFU_KV_WINDOW "
+        "(bounded memory, StreamingLLM), `full` keeps everything.",
+    )
+    kv_sinks: int = Field(4, ge=0, le=1024, description="Attention-sink tokens the `sink` cache always keeps.")
+    kv_window: int = Field(4096, ge=16, description="Most recent tokens the `sink` cache keeps besides the sinks.")
+    llm_batch_size: int = Field(
+        0, ge=0, description="Prompts per batch for batch answering; 0 sizes batches from free memory."
+    )
+    openai_base_url: str = Field(
+        "http://localhost:8000/v1", description="Base URL of the OpenAI-compatible server (KEFU_LLM=openai)."
+    )
+    openai_model: str | None = Field(
+        None, description="Model name to request from the OpenAI-compatible server; default KEFU_MODEL."
+    )
+    openai_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the OpenAI-compatible server.")
+
+
+class SecretSettings(BaseSettings):
+    """Read from the environment only, never from `.env` or the settings table's defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key for the OpenAI-compatible server (environment only; never read from .env)."
+    )
+
+
 class DatabaseSettings(_Group):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the sessions database; default `sqlite:///$KEFU_HOME/kefu.db`."
@@ -157,6 +220,8 @@ class Settings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    secrets: SecretSettings = Field(default_factory=SecretSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ui: UISettings = Field(default_factory=UISettings)
 

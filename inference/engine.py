@@ -1,0 +1,179 @@
+"""Kefu's decode loop: token ids in, token ids out. Prefill the prompt (in chunks where the cache needs it),
+then one token at a time with a KV cache, stopping at a stop token or the token limit.
+
+`stream` serves one conversation and yields each token as it is chosen; `generate_batch` runs many prompts
+together, left-padded (each row's positions count from its own first real token, so a batch gives the same
+tokens as one-by-one generation); `score` returns the log-probability of every token of a text, for
+perplexity. The cache is `inference.kv_cache`'s sink window (bounded memory) or transformers' full cache.
+
+The engine knows nothing about tokenization, chat templates or text: it is purely token id sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from transformers.cache_utils import Cache, DynamicCache
+
+from inference.kv_cache import SinkWindowCache, make_cache
+from inference.sampling import SamplingParams, next_tokens
+
+
+class Engine:
+    def __init__(
+        self,
+        model,
+        stop_ids: Sequence[int],
+        kv_cache: str = "sink",
+        sinks: int = 4,
+        window: int = 4096,
+        prefill_chunk: int | None = None,
+        evict_block: int | None = None,
+    ):
+        self.model = model
+        self.stop_ids = frozenset(int(i) for i in stop_ids)
+        self.kv_cache = kv_cache
+        self.sinks = sinks
+        self.window = window
+        self.prefill_chunk = prefill_chunk
+        self.evict_block = evict_block
+        make_cache(kv_cache, model, sinks, window)  # reject an unusable choice now, not at the first question
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def new_cache(self) -> Cache:
+        return make_cache(self.kv_cache, self.model, self.sinks, self.window, self.evict_block)
+
+    # -- one forward pass ---------------------------------------------------------------------------------
+
+    def _forward(
+        self,
+        ids: torch.Tensor,
+        cache: Cache,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        all_logits: bool = False,
+    ) -> torch.Tensor:
+        """Run `ids` [batch, n] through the model on top of `cache`; logits of the last position [batch, vocab]
+        (or of every position with `all_logits`). Without explicit positions, the new tokens continue the cache."""
+        n = ids.shape[1]
+        if isinstance(cache, SinkWindowCache):
+            cache.make_room(n)
+        if position_ids is None:
+            start = cache.get_seq_length()
+            position_ids = torch.arange(start, start + n, device=ids.device).unsqueeze(0).expand(ids.shape[0], -1)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=0 if all_logits else 1,
+        )
+        return out.logits if all_logits else out.logits[:, -1, :]
+
+    def _chunk_size(self, cache: Cache) -> int | None:
+        if isinstance(cache, SinkWindowCache):
+            return min(self.prefill_chunk or cache.window, cache.window)
+        return self.prefill_chunk
+
+    def prefill(self, ids: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """Feed a whole prompt [batch, n] (in chunks where needed); logits of its last position."""
+        chunk = self._chunk_size(cache) or ids.shape[1]
+        logits = None
+        for start in range(0, ids.shape[1], chunk):
+            logits = self._forward(ids[:, start : start + chunk], cache)
+        assert logits is not None, "prefill needs at least one token"
+        return logits
+
+    # -- generation ---------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def stream(self, prompt: Sequence[int], max_new_tokens: int, sampling: SamplingParams, cache: Cache | None = None) -> Iterator[int]:
+        """Generate for one prompt, yielding each token id as it is chosen (stop tokens are not yielded)."""
+        if not prompt:
+            raise ValueError("the prompt has no tokens")
+        cache = cache if cache is not None else self.new_cache()
+        generator = self._generator(sampling)
+        logits = self.prefill(torch.tensor([list(prompt)], device=self.device), cache)
+        for step in range(max_new_tokens):
+            token = next_tokens(logits, sampling, generator)
+            token_id = int(token[0])
+            if token_id in self.stop_ids:
+                return
+            yield token_id
+            if step + 1 < max_new_tokens:
+                logits = self._forward(token.view(1, 1), cache)
+
+    @torch.inference_mode()
+    def generate_batch(
+        self, prompts: Sequence[Sequence[int]], max_new_tokens: int, sampling: SamplingParams, pad_id: int
+    ) -> list[list[int]]:
+        """Generate for several prompts at once, left-padded; one list of token ids per prompt."""
+        if not prompts or any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt in a batch needs at least one token")
+        batch, longest = len(prompts), max(len(p) for p in prompts)
+        ids = torch.full((batch, longest), pad_id, dtype=torch.long)
+        mask = torch.zeros((batch, longest), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, longest - len(prompt) :] = torch.tensor(list(prompt))
+            mask[row, longest - len(prompt) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        padded = bool((mask == 0).any())
+        generator = self._generator(sampling)
+        if padded:
+            # Sinks must be every row's first real tokens, which padding pushes away: padded batches keep the
+            # full cache (their prompts are budgeted, and batch answers are short).
+            cache: Cache = DynamicCache(config=self.model.config)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self._forward(ids, cache, attention_mask=mask, position_ids=positions)
+            next_position = positions[:, -1:] + 1
+        else:
+            cache = self.new_cache()
+            logits = self.prefill(ids, cache)
+        outputs: list[list[int]] = [[] for _ in prompts]
+        done = [False] * batch
+        for step in range(max_new_tokens):
+            tokens = next_tokens(logits, sampling, generator)
+            for row, token_id in enumerate(tokens.tolist()):  # one device-to-host copy per step
+                if not done[row]:
+                    if token_id in self.stop_ids:
+                        done[row] = True
+                    else:
+                        outputs[row].append(token_id)
+            if all(done) or step + 1 == max_new_tokens:
+                break
+            finished = torch.tensor(done, device=self.device)
+            tokens = tokens.masked_fill(finished, pad_id).view(batch, 1)
+            if padded:
+                mask = torch.cat((mask, torch.ones((batch, 1), dtype=mask.dtype, device=self.device)), dim=1)
+                logits = self._forward(tokens, cache, attention_mask=mask, position_ids=next_position)
+                next_position = next_position + 1
+            else:
+                logits = self._forward(tokens, cache)
+        return outputs
+
+    @torch.inference_mode()
+    def score(self, ids: Sequence[int], chunk: int = 64, cache: Cache | None = None) -> torch.Tensor:
+        """Log-probability of each token after the first, feeding the text `chunk` tokens at a time through
+        this engine's cache (how perplexity under a bounded cache is measured)."""
+        cache = cache if cache is not None else self.new_cache()
+        tokens = torch.tensor([list(ids)], device=self.device)
+        if isinstance(cache, SinkWindowCache):
+            chunk = min(chunk, cache.window)
+        logprobs = []
+        for start in range(0, tokens.shape[1] - 1, chunk):
+            piece = tokens[:, start : start + chunk]
+            targets = tokens[:, start + 1 : start + 1 + piece.shape[1]]
+            logits = self._forward(piece, cache, all_logits=True)[:, : targets.shape[1]]
+            lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            logprobs.append(lp[0])
+        return torch.cat(logprobs)
+
+    def _generator(self, sampling: SamplingParams) -> torch.Generator | None:
+        if sampling.greedy or sampling.seed is None:
+            return None
+        return torch.Generator(device=self.device).manual_seed(sampling.seed)
