@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from app import answering
@@ -94,16 +94,21 @@ class DialogueManager:
         sessions: SessionStore,
         analyzer: Analyzer,
         settings: AnswerSettings,
-        generator: Generator | None = None,
+        generator: Callable[[], Generator | None] | None = None,
         max_new_tokens: int = 512,
     ):
         self.retriever = retriever
         self.sessions = sessions
         self.analyzer = analyzer
         self.settings = settings
-        self.generator = generator
+        self._generator = generator  # called when an answer must be written: FAQ, abstain and hand-off need no model
         self.max_new_tokens = max_new_tokens
         self.last_prompt: Prompt | None = None  # the most recent grounded prompt (for inspection and tests)
+
+    @property
+    def generator(self) -> Generator | None:
+        """The language model (loaded on first use), or None for extractive answers."""
+        return self._generator() if self._generator is not None else None
 
     def ask(self, question: str, session_id: str | None = None) -> Answer:
         return self.ask_stream(question, session_id).finish()

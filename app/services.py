@@ -180,6 +180,7 @@ class KefuService:
             max_new_tokens=g.max_new_tokens,
             temperature=g.temperature,
             top_p=g.top_p,
+            repetition_penalty=g.repetition_penalty,
             context_tokens=g.context_tokens,
             kv_cache=g.kv_cache,
             kv_sinks=g.kv_sinks,
@@ -212,7 +213,12 @@ class KefuService:
                 f"{g.context_tokens}: lower the first or raise the second"
             )
         return DialogueManager(
-            self.answer_retriever, self.sessions, self.analyzer, self.settings.answer, self.generator, g.max_new_tokens
+            self.answer_retriever,
+            self.sessions,
+            self.analyzer,
+            self.settings.answer,
+            lambda: self.generator,  # loaded only when an answer is to be written
+            g.max_new_tokens,
         )
 
     def check_index(self) -> None:

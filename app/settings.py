@@ -167,6 +167,10 @@ class GenerationSettings(_Group):
         None, ge=0, le=2, description="Sampling temperature; unset uses the model's generation config (0.6 for R1); 0 is greedy."
     )
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling mass; unset uses the model's generation config.")
+    repetition_penalty: float | None = Field(
+        None, ge=1, le=2, description="Penalty on tokens already generated (1: none; about 1.1 keeps small models "
+        "out of loops); unset uses the model's generation config."
+    )
     context_tokens: int = Field(
         4096, ge=256, description="Token budget of one prompt plus its answer; older turns are dropped to stay within it."
     )

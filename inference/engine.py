@@ -99,11 +99,14 @@ class Engine:
         cache = cache if cache is not None else self.new_cache()
         generator = self._generator(sampling)
         logits = self.prefill(torch.tensor([list(prompt)], device=self.device), cache)
+        generated: list[int] = []
         for step in range(max_new_tokens):
-            token = next_tokens(logits, sampling, generator)
+            previous = torch.tensor([generated], device=self.device) if sampling.repetition_penalty != 1.0 else None
+            token = next_tokens(logits, sampling, generator, previous)
             token_id = int(token[0])
             if token_id in self.stop_ids:
                 return
+            generated.append(token_id)
             yield token_id
             if step + 1 < max_new_tokens:
                 logits = self._forward(token.view(1, 1), cache)
@@ -137,7 +140,11 @@ class Engine:
         outputs: list[list[int]] = [[] for _ in prompts]
         done = [False] * batch
         for step in range(max_new_tokens):
-            tokens = next_tokens(logits, sampling, generator)
+            previous = None
+            if sampling.repetition_penalty != 1.0 and any(outputs):
+                width = max(len(o) for o in outputs)
+                previous = torch.tensor([o + [-1] * (width - len(o)) for o in outputs], device=self.device)
+            tokens = next_tokens(logits, sampling, generator, previous)
             for row, token_id in enumerate(tokens.tolist()):  # one device-to-host copy per step
                 if not done[row]:
                     if token_id in self.stop_ids:

@@ -37,6 +37,7 @@ class GeneratorConfig:
     max_new_tokens: int = 512
     temperature: float | None = None
     top_p: float | None = None
+    repetition_penalty: float | None = None
     seed: int | None = None
     context_tokens: int = 4096
     kv_cache: str = "sink"
@@ -58,6 +59,7 @@ class GenerationStats:
     hidden_chars: int = 0  # reasoning withheld from the customer
     first_text_s: float | None = None  # seconds until the first visible text
     seconds: float = 0.0
+    stopped_looping: bool = False  # the loop guard ended a degenerate repetition early
 
     @property
     def tokens_per_second(self) -> float:

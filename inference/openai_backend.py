@@ -50,6 +50,8 @@ class OpenAIGenerator:
             body["temperature"] = self.config.temperature
         if self.config.top_p is not None:
             body["top_p"] = self.config.top_p
+        if self.config.repetition_penalty is not None:
+            body["repetition_penalty"] = self.config.repetition_penalty  # vLLM's and SGLang's extra parameter
         if self.config.seed is not None:
             body["seed"] = self.config.seed
         return body

@@ -27,6 +27,7 @@ from inference.loading import (
     resolve_device,
     resolve_quantization,
 )
+from inference.repetition import LoopGuard
 from inference.sampling import SamplingParams, sampling_from_config
 from inference.thinking import CLOSE_TAG, OPEN_TAG, ThinkFilter
 
@@ -66,8 +67,10 @@ class TransformersGenerator:
             )
         except ValueError as exc:
             raise InferenceError(str(exc)) from exc
-        sampling = sampling_from_config(model.generation_config, config.temperature, config.top_p)
-        self.sampling = SamplingParams(sampling.temperature, sampling.top_p, config.seed)
+        sampling = sampling_from_config(
+            model.generation_config, config.temperature, config.top_p, config.repetition_penalty
+        )
+        self.sampling = SamplingParams(sampling.temperature, sampling.top_p, config.seed, sampling.repetition_penalty)
         # The prompt budget never exceeds what the model was trained on, nor what the sink cache holds: the
         # retrieved passages are never evicted; the cache bounds memory beyond that (long generations).
         limits = [config.context_tokens, getattr(model.config, "max_position_embeddings", None) or config.context_tokens]
@@ -111,10 +114,15 @@ class TransformersGenerator:
             stats.prompt_tokens = len(prompt)
             text = IncrementalDetokenizer(self.tokenizer, keep_special=self.think_ids)
             visible = ThinkFilter(inside=inside)
+            guard = LoopGuard()
             try:
                 for token_id in self.engine.stream(prompt, max_new, self.sampling):
                     stats.generated_tokens += 1
-                    yield visible.feed(text.feed(token_id))
+                    piece = visible.feed(text.feed(token_id))
+                    yield piece
+                    if guard.feed(piece):
+                        stats.stopped_looping = True
+                        break
                 yield visible.feed(text.flush())
                 yield visible.flush()
             except RuntimeError as exc:
