@@ -19,11 +19,6 @@ with st.sidebar:
     if st.button("New conversation", use_container_width=True):
         state.messages = []
         state.session_id = None
-    try:
-        status = get_service().generator_status()
-        st.caption(f"Answers: {status['backend']}. {status['reason']}")
-    except Exception as exc:  # a bad setting: the chat shows it when asked
-        st.caption(f"Answers: unknown ({exc})")
 
 for message in state.messages:
     with st.chat_message(message["role"]):

@@ -22,6 +22,8 @@ left.metric("Documents", stats["documents"])
 middle.metric("Chunks", stats["chunks"])
 right.metric("Store", stats["store"])
 st.caption(f"Embedding model: {stats.get('embedding_model') or 'not chosen yet'}")
+generator = service.generator_status()
+st.caption(f"Answers are written by: **{generator['backend']}**. {generator['reason']}")
 
 st.subheader("Add files")
 uploads = st.file_uploader(
