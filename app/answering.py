@@ -21,6 +21,7 @@ from typing import Any
 
 from ingest.chunking import split_sentences
 from ingest.documents import KIND_FAQ
+from rag.indexing import matching_text
 from rag.retrieval import SearchHit
 
 MODE_FAQ = "faq"
@@ -116,12 +117,12 @@ def overlap_f1(query_terms: Sequence[str], text_terms: Sequence[str], weights: d
     return 2 * common / (wq + wt) if wq + wt else 0.0
 
 
-def matching_text(hit: SearchHit) -> str:
-    """The text a passage was matched on: an FAQ's question, else title, section and text."""
+def matched_text(hit: SearchHit) -> str:
+    """The text a stored chunk was matched on when it was indexed (an FAQ's question; prose with its title
+    and section), rebuilt with the indexer's own function."""
     chunk = hit.chunk
-    if chunk.kind == KIND_FAQ:
-        return str(chunk.metadata.get("question") or chunk.section)
-    return "\n".join(part for part in (chunk.title, chunk.section, chunk.text) if part)
+    match = str(chunk.metadata.get("question") or chunk.section) if chunk.kind == KIND_FAQ else chunk.text
+    return matching_text(chunk.kind, chunk.title, chunk.section, match)
 
 
 def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[str, float], terms: Terms) -> list[Judged]:
@@ -129,7 +130,7 @@ def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[s
     where the embedding model could not read the question or the passage (similarity unknown)."""
     judged = []
     for hit in hits:
-        text_terms = list(terms(matching_text(hit)))
+        text_terms = list(terms(matched_text(hit)))
         cov = coverage(query_terms, set(text_terms), weights)
         ovl = overlap_f1(query_terms, text_terms, weights)
         relevance = cov if hit.similarity is None else (max(0.0, hit.similarity) + cov) / 2
@@ -199,23 +200,6 @@ def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, An
     if relevance is not None:
         entry["relevance"] = round(relevance, 4)
     return entry
-
-
-def compose(
-    question_language: str,
-    judged: Sequence[Judged],
-    query_terms: Sequence[str],
-    weights: dict[str, float],
-    terms: Terms,
-    faq_min_similarity: float,
-    min_relevance: float,
-    max_sources: int,
-) -> Answer:
-    """Choose the mode and write the answer from judged hits (best first)."""
-    decided, chosen = plan(question_language, judged, faq_min_similarity, min_relevance, max_sources)
-    if decided is not None:
-        return decided
-    return extractive(question_language, chosen, query_terms, weights, terms)
 
 
 def plan(

@@ -30,6 +30,7 @@ from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
 from app.sessions import STATUS_HANDOFF, SessionStore, Turn
 from app.settings import AnswerSettings
 from inference.generator import Generator
+from ingest.documents import KIND_FAQ
 from rag.analysis import Analyzer, detect_language
 from rag.retrieval import HybridRetriever
 
@@ -65,7 +66,7 @@ class Grounded:
         for j in self.chosen:
             c = j.hit.chunk
             title = f"{c.title} › {c.section}" if c.section and c.section != c.title else c.title
-            text = f"{c.metadata.get('question', '')}\n{c.metadata.get('answer') or c.text}".strip() if c.kind == "faq" else c.text
+            text = f"{c.metadata.get('question', '')}\n{c.metadata.get('answer') or c.text}".strip() if c.kind == KIND_FAQ else c.text
             out.append(Passage(title, text))
         return out
 

@@ -48,6 +48,8 @@ from rag.store import DocumentInfo, KnowledgeStore, SearchFilter, doc_id_of, mak
 
 log = logging.getLogger(__name__)
 
+INDEX_CHECK_SECONDS = 30.0
+
 
 @dataclass
 class IngestReport:
@@ -102,6 +104,7 @@ class _Pending:
 class KefuService:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or load_settings()
+        self._index_checked_at = float("-inf")
 
     # -- components, built on first use ------------------------------------------------------------------
 
@@ -222,13 +225,17 @@ class KefuService:
         )
 
     def check_index(self) -> None:
-        """IndexMismatchError with the fix when the store was built with another embedding model or analysis."""
-        self._check_index()
+        """IndexMismatchError with the fix when the store was built with another embedding model or analysis.
 
-    def _check_index(self) -> None:
+        A passed check holds for INDEX_CHECK_SECONDS: reading the spec costs Elasticsearch three round trips,
+        too many for every question, while a store only changes spec when it is emptied and re-ingested."""
         from rag.indexing import index_spec
 
+        now = time.monotonic()
+        if now - self._index_checked_at < INDEX_CHECK_SECONDS:
+            return
         index_spec(self.embedder, self.analyzer).check(self.store.index_spec())
+        self._index_checked_at = now
 
     # -- ingest -------------------------------------------------------------------------------------------
 
@@ -403,7 +410,7 @@ class KefuService:
     def search(
         self, query: str, k: int = 10, mode: str = "hybrid", filters: SearchFilter | None = None
     ) -> list[SearchHit]:
-        self._check_index()
+        self.check_index()
         return self.retriever.search(query, k=k, mode=mode, filters=filters)
 
     def search_run(
@@ -416,7 +423,7 @@ class KefuService:
     ) -> dict[str, list[tuple[str, float]]]:
         """Batch search for evaluation: {query id: [(document id, score), ...]}, best first, one entry per
         document (its best chunk's score)."""
-        self._check_index()
+        self.check_index()
         run: dict[str, list[tuple[str, float]]] = {}
         for i in range(0, len(queries), batch_size):
             part = queries[i : i + batch_size]
@@ -427,17 +434,17 @@ class KefuService:
         return run
 
     def ask(self, question: str, session_id: str | None = None) -> Answer:
-        self._check_index()
+        self.check_index()
         return self.dialogue.ask(question, session_id)
 
     def ask_stream(self, question: str, session_id: str | None = None) -> Reply:
         """The answer's text as it is written (iterate), then `.answer` (or `.finish()`) for the result."""
-        self._check_index()
+        self.check_index()
         return self.dialogue.ask_stream(question, session_id)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answer many independent questions (batch FAQ answering): one batched generation."""
-        self._check_index()
+        self.check_index()
         return self.dialogue.ask_batch(questions)
 
     def history(self, session_id: str) -> list[Turn]:

@@ -58,7 +58,7 @@ def main() -> None:
                     documents = loader.load(path)
                 except Exception:
                     continue
-                texts += [matching_text(d, c.match_text, c.section) for d in documents for c in d.chunks]
+                texts += [matching_text(d.kind, d.title, c.section, c.match_text) for d in documents for c in d.chunks]
     read_s = time.perf_counter() - started
     started = time.perf_counter()
     embed_readable(embedder, texts)

@@ -29,7 +29,7 @@ from inference.loading import (
 )
 from inference.repetition import LoopGuard
 from inference.sampling import SamplingParams, sampling_from_config
-from inference.thinking import CLOSE_TAG, OPEN_TAG, ThinkFilter
+from inference.thinking import CLOSE_TAG, OPEN_TAG, ThinkFilter, strip_think
 
 # End-of-turn markers of common chat templates, used as stop tokens when the tokenizer has them.
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<｜end▁of▁sentence｜>", "<|endoftext|>", "<end_of_turn>")
@@ -164,10 +164,7 @@ class TransformersGenerator:
 
     def _visible_text(self, ids: list[int], inside: bool) -> str:
         text = IncrementalDetokenizer(self.tokenizer, keep_special=self.think_ids)
-        visible = ThinkFilter(inside=inside)
-        out = [visible.feed(text.feed(t)) for t in ids]
-        out += [visible.feed(text.flush()), visible.flush()]
-        return "".join(out).strip()
+        return strip_think("".join(text.feed(t) for t in ids) + text.flush(), inside=inside)
 
     def describe(self) -> str:
         window = getattr(self.model.config, "sliding_window", None) if has_sliding_layers(self.model.config) else None

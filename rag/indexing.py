@@ -38,13 +38,14 @@ def index_spec(embedder: Embedder, analyzer: Analyzer) -> IndexSpec:
     return IndexSpec(embedding_model=embedder.name, dimension=embedder.dimension, analysis=analyzer.fingerprint)
 
 
-def matching_text(doc: Document, chunk_text: str, section: str) -> str:
+def matching_text(kind: str, title: str, section: str, match_text: str) -> str:
     """What BM25 and the embedder see for a chunk: an FAQ question alone; prose with its title and section
-    first, so a passage that never names its subject still matches it."""
-    if doc.kind == KIND_FAQ:
-        return chunk_text
-    prefix = context_prefix(doc.title, section)
-    return f"{prefix}\n{chunk_text}" if prefix else chunk_text
+    first, so a passage that never names its subject still matches it. Answer relevance is judged on the
+    same text (`app.answering.judge`)."""
+    if kind == KIND_FAQ:
+        return match_text
+    prefix = context_prefix(title, section)
+    return f"{prefix}\n{match_text}" if prefix else match_text
 
 
 def embed_readable(embedder: Embedder, texts: list[str]) -> np.ndarray:
@@ -106,7 +107,7 @@ class Indexer:
 
     def _write(self, docs: Sequence[Document]) -> dict[str, str]:
         """Write a group of documents; returns {doc_id: reason} for those the store could not write."""
-        texts = [matching_text(doc, c.match_text, c.section) for doc in docs for c in doc.chunks]
+        texts = [matching_text(doc.kind, doc.title, c.section, c.match_text) for doc in docs for c in doc.chunks]
         vectors = embed_readable(self.embedder, texts)
         items = []
         row = 0

@@ -7,11 +7,12 @@ from app.answering import (
     MODE_EXTRACTIVE,
     MODE_FAQ,
     best_excerpt,
-    compose,
     coverage,
+    extractive,
     idf_weights,
     judge,
     logical_lines,
+    plan,
 )
 from ingest.documents import KIND_FAQ, KIND_TEXT
 from rag.analysis import Analyzer
@@ -31,7 +32,8 @@ def answer(question, hits, faq_min=0.8, min_rel=0.45):
     weights = {t: 1.0 for t in terms}
     judged = judge(hits, terms, weights, ANALYZER.terms)
     lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in question) else "en"
-    return compose(lang, judged, terms, weights, ANALYZER.terms, faq_min, min_rel, max_sources=3)
+    decided, chosen = plan(lang, judged, faq_min, min_rel, max_sources=3)
+    return decided if decided is not None else extractive(lang, chosen, terms, weights, ANALYZER.terms)
 
 
 def test_idf_weights_favour_rare_and_unknown_terms():

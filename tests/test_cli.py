@@ -203,3 +203,19 @@ def test_changed_embedding_model_is_refused_with_the_fix(use_kb, monkeypatch):
     out = kefu("search", "refund", expect=1)
     assert "built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'" in out
     assert "kefu docs delete --all" in out
+
+
+def test_the_index_check_is_not_repeated_for_every_question(use_kb):
+    from app.services import KefuService
+
+    service = KefuService()
+    calls = []
+    real = service.store.index_spec
+    service.store.index_spec = lambda: calls.append(1) or real()
+    service.search("refund")
+    service.search("shipping")
+    service.ask("How much is shipping?")
+    assert len(calls) == 1
+    service._index_checked_at -= 60  # after INDEX_CHECK_SECONDS the store is asked again
+    service.search("refund")
+    assert len(calls) == 2

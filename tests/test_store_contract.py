@@ -256,7 +256,7 @@ def test_export_gives_back_exactly_what_was_written(store, embedder, analyzer):
     )  # fmt: skip
     assert [c.chunk_id for c in chunks] == ["returns-en#0", "returns-en#1"]
     source = corpus()[0]
-    match = matching_text(source, source.chunks[0].match_text, source.chunks[0].section)
+    match = matching_text(source.kind, source.title, source.chunks[0].section, source.chunks[0].match_text)
     assert chunks[0].terms == analyzer.analyzed_text(match)
     np.testing.assert_allclose(chunks[0].embedding, embed_readable(embedder, [match])[0], atol=1e-6)
     assert not np.any(exported["returns-zh"][1][0].embedding)  # no vector stays no vector
