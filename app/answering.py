@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.chunking import split_sentences
+from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
 from rag.indexing import matching_text
 from rag.retrieval import SearchHit
@@ -144,7 +145,7 @@ def faq_confidence(j: Judged) -> float:
 
 
 _LIST_START_RE = re.compile(r"^\s*([-*+]|\d+[.)]|\|)")
-_CJK_END_RE = re.compile(r"[\u3400-\u9fff，、：]$")
+_CJK_END_RE = re.compile(f"[{CJK_CLASS}，、：]$")
 
 
 def logical_lines(text: str) -> list[str]:

@@ -78,7 +78,8 @@ def think_vs_fast(model_path: str, max_new_tokens: int) -> list[tuple]:
     """Grounded questions answered in `fast` mode (an empty think block prefilled) and `think` mode (the model
     reasons first, hidden). A model without <think> tokens (SmolLM2) is asked to reason in tags instead."""
     from app.prompting import Passage, build_prompt
-    from inference.generator import GeneratorConfig, make_generator
+    from inference.factory import make_generator
+    from inference.generator import GeneratorConfig
 
     rows = []
     for mode in ("fast", "think"):

@@ -64,6 +64,8 @@ def reference_bm25(corpus: Path, queries: list[tuple[str, str]], k: int = 100) -
     import Stemmer
 
     jieba.setLogLevel(60)
+    from ingest.cjk import has_cjk
+
     stemmer = Stemmer.Stemmer("english")
     ids, texts = [], []
     with corpus.open(encoding="utf-8") as fh:
@@ -71,7 +73,7 @@ def reference_bm25(corpus: Path, queries: list[tuple[str, str]], k: int = 100) -
             record = json.loads(line)
             ids.append(str(record.get("_id", record.get("id"))))
             texts.append(f"{record.get('title', '')} {record.get('text', '')}")
-    chinese = sum(1 for t in texts[:200] if any("\u4e00" <= ch <= "\u9fff" for ch in t)) > 100
+    chinese = sum(1 for t in texts[:200] if has_cjk(t)) > 100
 
     def prepare(batch: list[str]) -> list[str]:
         return [" ".join(jieba.cut_for_search(t)) for t in batch] if chinese else batch

@@ -1,10 +1,10 @@
-"""The generator protocol and its one factory.
+"""The generator protocol: what every backend does (`inference.factory` builds them).
 
 A generator turns a list of chat messages (`{"role": "system"|"user"|"assistant", "content": str}`) into the
 text of the next assistant turn: streamed piece by piece for one conversation, or all at once for a batch.
 What it yields is only what a customer may see: a reasoning model's `<think>` block never comes out.
 
-Backends (`BACKENDS`): `transformers` (local weights, Kefu's own decode loop), `openai` (any OpenAI-compatible
+Backends (`inference.factory.BACKENDS`): `transformers` (local weights, Kefu's own decode loop), `openai` (any OpenAI-compatible
 server: vLLM or SGLang for scale-out), `extractive` (no model: `make_generator` returns None and the caller
 quotes passages itself). `auto` resolves to transformers when the weights are on this machine, else extractive,
 and `resolve_backend` says why. Knows nothing about retrieval: prompts arrive as finished messages.
@@ -125,44 +125,3 @@ def check_messages(messages: Sequence[Message]) -> list[Message]:
     if not out or out[-1]["role"] != "user":
         raise InferenceError("a conversation to answer must end with a user message")
     return out
-
-
-def _transformers(config: GeneratorConfig) -> Generator:
-    from inference.transformers_backend import TransformersGenerator
-
-    return TransformersGenerator(config)
-
-
-def _openai(config: GeneratorConfig) -> Generator:
-    from inference.openai_backend import OpenAIGenerator
-
-    return OpenAIGenerator(config)
-
-
-BACKENDS: dict[str, Callable[[GeneratorConfig], Generator] | None] = {
-    "transformers": _transformers,
-    "openai": _openai,
-    "extractive": None,  # no model: the caller answers by quoting passages
-}
-
-
-def resolve_backend(config: GeneratorConfig) -> tuple[str, str]:
-    """(backend, why): what `auto` becomes on this machine, in words a person can act on."""
-    if config.backend != "auto":
-        if config.backend not in BACKENDS:
-            raise InferenceError(f"unknown KEFU_LLM {config.backend!r}; choose one of: auto, {', '.join(BACKENDS)}")
-        return config.backend, f"KEFU_LLM={config.backend}"
-    from inference.loading import locate, missing_weights_message
-
-    source = locate(config.model)
-    if source is not None:
-        return "transformers", f"KEFU_LLM=auto found {config.model} at {source.describe()}"
-    return "extractive", f"KEFU_LLM=auto answers extractively: {missing_weights_message(config.model)}"
-
-
-def make_generator(config: GeneratorConfig) -> Generator | None:
-    """The configured generator, or None for extractive answers. Raises InferenceError listing the valid
-    choices for an unknown backend, or saying what to fix when a backend cannot start."""
-    backend, _ = resolve_backend(config)
-    factory = BACKENDS[backend]
-    return None if factory is None else factory(config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from ingest.cjk import CJK_CHAR_RE, CJK_CLASS
 from ingest.documents import KIND_FAQ, Block, Chunk, Document
 
 CountTokens = Callable[[Sequence[str]], list[int]]
@@ -21,15 +22,15 @@ CountTokens = Callable[[Sequence[str]], list[int]]
 _SENTENCE_END_RE = re.compile(r"(?<=[。！？；])[”’」』\"')）]*|(?<=[.!?;])[\"')]*(?=\s+[^a-z\s])|(?<=[!?;])(?=\s)")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n")
 _WORD_RE = re.compile(r"\S+\s*|\s+")
-_CJK_CHAR_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_SPLIT_RE = re.compile(f"[{CJK_CLASS}]|[^{CJK_CLASS}]+")
 
 
 def approximate_token_count(texts: Sequence[str]) -> list[int]:
     """A tokenizer-free length: one per Latin word, one per CJK character (used when no tokenizer is given)."""
     counts = []
     for text in texts:
-        cjk = len(_CJK_CHAR_RE.findall(text))
-        words = len(_CJK_CHAR_RE.sub(" ", text).split())
+        cjk = len(CJK_CHAR_RE.findall(text))
+        words = len(CJK_CHAR_RE.sub(" ", text).split())
         counts.append(cjk + words)
     return counts
 
@@ -55,8 +56,8 @@ def _split_words(text: str) -> list[str]:
     """Words with their trailing whitespace; a run of CJK characters splits per character (no spaces there)."""
     units: list[str] = []
     for word in _WORD_RE.findall(text):
-        if _CJK_CHAR_RE.search(word) and len(word.strip()) > 1:
-            units.extend(re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", word))
+        if CJK_CHAR_RE.search(word) and len(word.strip()) > 1:
+            units.extend(_CJK_SPLIT_RE.findall(word))
         else:
             units.append(word)
     return units

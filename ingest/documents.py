@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.cjk import CJK_BASIC
+
 # Document kinds: how a document was written, which decides how it is chunked and answered.
 KIND_TEXT = "text"  # prose: Markdown, plain text, PDF, DOCX, HTML
 KIND_FAQ = "faq"  # question/answer pairs, one chunk per pair
@@ -92,7 +94,7 @@ class Document:
         return h.hexdigest()
 
 
-_SLUG_RE = re.compile(r"[^0-9A-Za-z\u4e00-\u9fff]+")
+_SLUG_RE = re.compile(f"[^0-9A-Za-z{CJK_BASIC}]+")  # the basic block only: ids must not change
 
 
 def document_id(identity: str, name: str) -> str:

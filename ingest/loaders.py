@@ -2,8 +2,9 @@
 
 Each loader reads one format and knows nothing about chunking, analysis or storage. A loader raises
 `LoadError` with a reason a person understands; the pipeline turns it into a `failed` status for that file.
-This module holds the registry and the plain-text formats (Markdown, text, FAQ CSV, JSONL); PDF, DOCX and
-XLSX live in `ingest.office`, HTML in `ingest.html`.
+This module holds what every loader shares (`LoadOptions`, decoding, `file_document`) and the plain-text
+formats (Markdown, text, FAQ CSV, JSONL); PDF, DOCX and XLSX live in `ingest.office`, HTML in `ingest.html`,
+and `ingest.registry` maps file extensions to loaders.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.cjk import CJK_CHAR_RE
 from ingest.documents import (
     KIND_FAQ,
     KIND_RECORD,
@@ -28,9 +30,6 @@ from ingest.documents import (
 )
 from ingest.errors import LoadError
 from ingest.limits import Limits
-
-__all__ = ["LoadError", "LoadOptions", "loader_for", "LOADERS"]
-
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -109,7 +108,7 @@ def decode_bytes(data: bytes, name: str = "file") -> str:
 def _plausible_chinese(text: str) -> bool:
     """Whether decoded text reads as Chinese: its CJK characters are nearly all common ones (GB2312).
     Bytes of another encoding decoded as GB18030 turn into rare characters."""
-    cjk = [c for c in text[:20000] if "\u3400" <= c <= "\u9fff"]
+    cjk = CJK_CHAR_RE.findall(text[:20000])
     if not cjk:
         return False
     common = 0
@@ -305,33 +304,3 @@ def file_document(path: Path, options: LoadOptions, title: str, kind: str, text:
         metadata={"path": str(path.resolve())},
         blocks=[b for b in blocks if b.text.strip()],
     )
-
-
-Loader = Callable[[Path, LoadOptions], list[Document]]
-
-
-def _registry() -> dict[str, Loader]:
-    from ingest import html, office
-
-    return {
-        ".md": load_markdown,
-        ".markdown": load_markdown,
-        ".txt": load_text,
-        ".csv": load_csv,
-        ".jsonl": load_jsonl,
-        ".pdf": office.load_pdf,
-        ".docx": office.load_docx,
-        ".xlsx": office.load_xlsx,
-        ".html": html.load_html,
-        ".htm": html.load_html,
-    }
-
-
-LOADERS: dict[str, Loader] = {}
-
-
-def loader_for(name: str | Path) -> Loader | None:
-    """The loader for a file name's extension, or None for a type Kefu does not read."""
-    if not LOADERS:
-        LOADERS.update(_registry())
-    return LOADERS.get(Path(name).suffix.lower())

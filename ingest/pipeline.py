@@ -16,7 +16,8 @@ from ingest.chunking import CountTokens, approximate_token_count, chunk_document
 from ingest.documents import Document
 from ingest.errors import LoadError
 from ingest.limits import check_size
-from ingest.loaders import LoadOptions, loader_for
+from ingest.loaders import LoadOptions
+from ingest.registry import loader_for
 from ingest.sandbox import ParserSandbox, parse_in_process
 
 # Per-file outcomes, as reported by `kefu ingest --json`.

@@ -28,7 +28,8 @@ from typing import Any, BinaryIO
 from ingest.documents import Block, Document
 from ingest.errors import LoadError
 from ingest.limits import MB, Limits
-from ingest.loaders import LoadOptions, loader_for
+from ingest.loaders import LoadOptions
+from ingest.registry import loader_for
 
 _HEADER = struct.Struct(">I")
 

@@ -21,15 +21,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from ingest.cjk import CJK_CHAR_RE, CJK_CLASS, cjk_count
+
 ChineseMode = Literal["jieba", "bigram"]
 CHINESE_MODES: tuple[str, ...] = ("jieba", "bigram")
 ANALYSIS_VERSION = 1  # bump when the term output changes, so stores know to re-index
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 # Runs of CJK ideographs, or runs of other letters/digits (underscore excluded).
-_TERM_RE = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+")
-_CJK_CHAR_RE = re.compile(rf"[{_CJK}]")
-_LATIN_WORD_RE = re.compile(rf"[^\W\d_{_CJK}]+")
+_TERM_RE = re.compile(rf"[{CJK_CLASS}]+|[^\W_{CJK_CLASS}]+")
+_LATIN_WORD_RE = re.compile(rf"[^\W\d_{CJK_CLASS}]+")
 
 
 def _load_words(name: str) -> frozenset[str]:
@@ -61,7 +61,7 @@ def normalize(text: str) -> str:
 
 def detect_language(text: str) -> str:
     """'zh' when Chinese characters outnumber Latin-script words, 'en' when there are Latin words, else ''."""
-    cjk = len(_CJK_CHAR_RE.findall(text))
+    cjk = cjk_count(text)
     latin = len(_LATIN_WORD_RE.findall(text))
     if cjk == 0 and latin == 0:
         return ""
@@ -135,7 +135,7 @@ class Analyzer:
         out: list[str] = []
         for match in _TERM_RE.finditer(normalize(text)):
             run = match.group()
-            if _CJK_CHAR_RE.match(run):
+            if CJK_CHAR_RE.match(run):
                 out.extend(self._chinese_terms(run, query))
             elif not (self.stopwords and run in ENGLISH_STOPWORDS):
                 out.append(_stem(run))

@@ -4,8 +4,8 @@ keyword labels searches filter on (document id, source, collection, language, au
 lexically and by vector and know nothing about fusion, answering or models.
 
 Terms arrive already analysed (`rag.analysis`), so every store ranks the same tokens. A zero embedding means
-"no vector" (text the embedder cannot read): stores never return it from a vector search. `make_store` is the
-one factory; it raises an error listing the valid backends. `tests/test_store_contract.py` holds every
+"no vector" (text the embedder cannot read): stores never return it from a vector search. `rag.store_factory.make_store` is
+the one factory; it raises an error listing the valid backends. `tests/test_store_contract.py` holds every
 backend to the same expectations.
 """
 
@@ -14,19 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION
-from rag.errors import IndexMismatchError, StoreError
-
-if TYPE_CHECKING:
-    from rag.elasticsearch.config import ElasticsearchConfig
-
-STORES = ("sqlite", "elasticsearch")
-
+from rag.errors import IndexMismatchError
 
 @dataclass(frozen=True)
 class IndexSpec:
@@ -249,20 +242,6 @@ def chunk_id_for(doc_id: str, ord: int) -> str:
 
 def doc_id_of(chunk_id: str) -> str:
     return chunk_id.rsplit("#", 1)[0]
-
-
-def make_store(kind: str, home: Path, elasticsearch: ElasticsearchConfig | None = None) -> KnowledgeStore:
-    """The store named by KEFU_STORE: `sqlite` (a file under `home`) or `elasticsearch` (a cluster)."""
-    if kind == "sqlite":
-        from rag.sqlite_store import SQLiteStore
-
-        return SQLiteStore(home / "knowledge.sqlite3")
-    if kind == "elasticsearch":
-        from rag.elasticsearch.config import ElasticsearchConfig
-        from rag.elasticsearch.store import ElasticsearchStore
-
-        return ElasticsearchStore(elasticsearch or ElasticsearchConfig())
-    raise StoreError(f"unknown store {kind!r}: KEFU_STORE must be one of {', '.join(STORES)}")
 
 
 def dumps(value: dict[str, Any]) -> str:

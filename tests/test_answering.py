@@ -14,6 +14,7 @@ from app.answering import (
     logical_lines,
     plan,
 )
+from ingest.cjk import has_cjk
 from ingest.documents import KIND_FAQ, KIND_TEXT
 from rag.analysis import Analyzer
 from rag.retrieval import SearchHit
@@ -31,7 +32,7 @@ def answer(question, hits, faq_min=0.8, min_rel=0.45):
     terms = ANALYZER.query_terms(question)
     weights = {t: 1.0 for t in terms}
     judged = judge(hits, terms, weights, ANALYZER.terms)
-    lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in question) else "en"
+    lang = "zh" if has_cjk(question) else "en"
     decided, chosen = plan(lang, judged, faq_min, min_rel, max_sources=3)
     return decided if decided is not None else extractive(lang, chosen, terms, weights, ANALYZER.terms)
 

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from inference.errors import InferenceError
-from inference.generator import BACKENDS, GeneratorConfig, Generator, TextStream, make_generator, resolve_backend
+from inference.factory import BACKENDS, make_generator, resolve_backend
+from inference.generator import GeneratorConfig, Generator, TextStream
 from inference.sampling import sampling_from_config
 from inference.transformers_backend import TransformersGenerator
 

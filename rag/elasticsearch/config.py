@@ -1,5 +1,5 @@
 """What the Elasticsearch store connects to and how it lays out its index. Plain data: `app.settings` fills it
-from KEFU_ES_* variables (secrets come only from the environment), `rag.store.make_store` hands it over.
+from KEFU_ES_* variables (secrets come only from the environment), `rag.store_factory.make_store` hands it over.
 Knows nothing about HTTP or the client.
 """
 
