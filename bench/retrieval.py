@@ -63,9 +63,9 @@ def reference_bm25(corpus: Path, queries: list[tuple[str, str]], k: int = 100) -
     import jieba
     import Stemmer
 
-    jieba.setLogLevel(60)
     from ingest.cjk import has_cjk
 
+    jieba.setLogLevel(60)
     stemmer = Stemmer.Stemmer("english")
     ids, texts = [], []
     with corpus.open(encoding="utf-8") as fh:
