@@ -30,7 +30,8 @@ MODE_GENERATED = "generated"
 MODE_EXTRACTIVE = "extractive"
 MODE_ABSTAIN = "abstain"
 MODE_HANDOFF = "handoff"
-MODES = (MODE_FAQ, MODE_GENERATED, MODE_EXTRACTIVE, MODE_ABSTAIN, MODE_HANDOFF)
+MODE_SMALLTALK = "smalltalk"  # a greeting, thanks or goodbye answered without a search (`app.dialogue`)
+MODES = (MODE_FAQ, MODE_GENERATED, MODE_EXTRACTIVE, MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK)
 
 Terms = Callable[[str], Sequence[str]]
 
@@ -48,20 +49,13 @@ MESSAGES = {
         "`kefu ingest`. Would you like me to connect you with a human agent?",
         "zh": "知识库还是空的，暂时无法回答。管理员可以用 `kefu ingest` 添加文档。需要为您转接人工客服吗？",
     },
-    "handoff": {
-        "en": "I'm connecting you with a human agent. Someone from our support team will reply here shortly.",
-        "zh": "正在为您转接人工客服，客服人员会尽快在这里回复您。",
-    },
-    "waiting": {
-        "en": "A human agent has been asked to join this conversation and will reply here shortly.",
-        "zh": "已为您通知人工客服，请稍候，客服人员会尽快在这里回复您。",
-    },
     "intro": {"en": "Here is what I found in our knowledge base:", "zh": "以下是知识库中的相关内容："},
 }
 
 
-def message(key: str, language: str) -> str:
-    texts = MESSAGES[key]
+def message(key: str, language: str, table: dict[str, dict[str, str]] = MESSAGES) -> str:
+    """A fixed text in the customer's language (English when there is none in it)."""
+    texts = table[key]
     return texts.get(language, texts["en"])
 
 
@@ -73,6 +67,12 @@ class Answer:
     latency_ms: int = 0
     session_id: str | None = None
     language: str = "en"
+    confidence: float | None = None  # how sure the decision was (see `confidence_of`)
+    query: str | None = None  # the standalone question searched, when one was
+    intent: str | None = None
+    message_id: int | None = None  # the stored answer's id (for feedback), when stored
+    question_id: int | None = None  # the stored customer message it answers
+    status: str | None = None  # the conversation's handoff status after this turn
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +82,12 @@ class Answer:
             "latency_ms": self.latency_ms,
             "session_id": self.session_id,
             "language": self.language,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "query": self.query,
+            "intent": self.intent,
+            "message_id": self.message_id,
+            "question_id": self.question_id,
+            "status": self.status,
         }
 
 
@@ -217,11 +223,13 @@ def plan(
     best_faq = max(same_language or faqs, key=faq_confidence, default=None)
     if best_faq is not None and faq_confidence(best_faq) >= faq_min_similarity:
         answer = str(best_faq.hit.chunk.metadata.get("answer") or best_faq.hit.chunk.text)
-        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, faq_confidence(best_faq))], language=question_language), []
+        confidence = faq_confidence(best_faq)
+        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, confidence)], language=question_language, confidence=confidence), []
 
     relevant = [j for j in judged if j.relevance >= min_relevance]
     if not relevant:
-        return Answer(message("abstain", question_language), MODE_ABSTAIN, language=question_language), []
+        best = max((j.relevance for j in judged), default=0.0)
+        return Answer(message("abstain", question_language), MODE_ABSTAIN, language=question_language, confidence=best), []
     # Answer in the customer's language when the knowledge base has something relevant in it; passages
     # after the first must be nearly as relevant as it, so a thin match does not pad the answer.
     preferred = [j for j in relevant if j.hit.chunk.language == question_language] or relevant
@@ -252,4 +260,5 @@ def extractive(
         sources.append(source_entry(j.hit, j.relevance))
         lines.append(f"- {excerpt} [{len(sources)}]")
     answer = message("intro", question_language) + "\n\n" + "\n".join(lines)
-    return Answer(answer, MODE_EXTRACTIVE, sources, language=question_language)
+    confidence = chosen[0].relevance if chosen else None
+    return Answer(answer, MODE_EXTRACTIVE, sources, language=question_language, confidence=confidence)

@@ -1,258 +1,258 @@
-"""The dialogue manager: one customer turn in, one answer out, with the conversation kept in the sessions
-database.
+"""The dialogue manager: one customer message in, one reply out, within a conversation kept in the sessions
+database. It owns the turn rules; answering a question is the stateless `app.answerer`'s work.
 
-Per turn: a request for a person hands the session over; a session already handed over gets a holding
-reply; otherwise the question is searched (with the previous question as context when it alone finds
-nothing), and `app.answering` decides: a confident FAQ entry answers directly, nothing relevant abstains,
-and otherwise the chosen passages are answered from. With a generator (`inference`), that answer is
-`generated`: the grounded prompt (`app.prompting`, with the conversation so far within the token budget) is
-streamed from the model, and its citations are checked (`app.citations`); without one, or when the model
-says nothing visible, the answer is `extractive`. Every turn, the customer's and Kefu's, is stored: the
-customer-visible text only, never a model's reasoning.
+A turn: understand (intent, slots) → store the customer's message (before anything can fail) → route by the
+conversation's handoff status (`app.handoff`) and the intent → answer → store the reply.
 
-`ask_stream` yields the answer's text as it is written and then holds the finished `Answer`; `ask` is the
-same without the pieces; `ask_batch` answers many independent questions with one batched generation.
+- Handed over (`waiting_agent`): a holding reply with the queue position, never an answer the assistant made
+  up. With an agent (`with_agent`): the assistant stays silent; the message waits for the agent. Resolved: a
+  new message reopens the conversation with the assistant.
+- Asking for a person, or a complaint: the conversation is handed over at once, and the customer is told.
+- A greeting, thanks or goodbye: a short reply without a search. Small talk: what Kefu can help with.
+- A question: the answerer, given the conversation's recent messages and slots. Its second abstention in a
+  row hands the conversation over instead. Every abstention is recorded as a knowledge gap.
+
+Agents act through the same manager: take a conversation, reply (a message of role `agent`), release it back
+to the assistant, resolve it. Feedback on an answer is stored, and "not helpful" is a knowledge gap too.
+Role checks belong to the callers (the CLI is the operator's; the web and API front ends check roles).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
-from app import answering
-from app.answering import MODE_ABSTAIN, MODE_GENERATED, MODE_HANDOFF, Answer, Judged
-from app.citations import CitationStream, check_citations
-from app.errors import ConfigError, InputError
-from app.guardrails import wants_human
-from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
-from app.sessions import STATUS_HANDOFF, SessionStore, Turn
-from app.settings import AnswerSettings
-from inference.generator import Generator
-from ingest.documents import KIND_FAQ
-from rag.analysis import Analyzer, detect_language
-from rag.retrieval import HybridRetriever
+from app import answering, handoff, intents
+from app.answerer import Answerer, Reply, checked_question
+from app.answering import MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK, Answer
+from app.errors import InputError
+from app.feedback import GAP_ABSTAINED, GAP_NOT_HELPFUL, FeedbackRecord, FeedbackStore
+from app.intents import IntentClassifier
+from app.rewriting import HistoryItem
+from app.sessions import MessageRecord, NewMessage, SessionStore
+from app.settings import DialogueSettings
+from app.slots import find_slots
+from rag.analysis import detect_language
 
-MAX_QUESTION_CHARS = 4000
-HITS_PER_QUESTION = 8
+MAX_AGENT_MESSAGE_CHARS = 8000
+
+MESSAGES = {
+    "requested": {
+        "en": "I'm connecting you with a human agent. Someone from our support team will reply here shortly.",
+        "zh": "正在为您转接人工客服，客服人员会尽快在这里回复您。",
+    },
+    "complaint": {
+        "en": "I'm sorry for the trouble. I'm connecting you with a member of our support team, who will reply "
+        "here shortly.",
+        "zh": "非常抱歉给您带来不便。正在为您转接人工客服，客服人员会尽快在这里回复您。",
+    },
+    "unanswered": {
+        "en": "I still couldn't find an answer in our knowledge base, so I'm connecting you with a human agent. "
+        "Someone from our support team will reply here shortly.",
+        "zh": "抱歉，知识库中仍然没有找到答案，正在为您转接人工客服，客服人员会尽快在这里回复您。",
+    },
+    "waiting": {
+        "en": "A human agent has been asked to join this conversation and will reply here shortly.",
+        "zh": "已为您通知人工客服，请稍候，客服人员会尽快在这里回复您。",
+    },
+    "queue": {"en": " You are number {n} in the queue.", "zh": "您前面还有 {ahead} 位客户。"},
+    "with_agent": {
+        "en": "Your message has been passed to the agent handling this conversation.",
+        "zh": "您的消息已转给正在为您服务的客服人员。",
+    },
+    "greeting": {"en": "Hello! How can I help you today?", "zh": "您好！请问有什么可以帮您？"},
+    "thanks": {"en": "You're welcome! Is there anything else I can help with?", "zh": "不客气！还有什么可以帮您的吗？"},
+    "goodbye": {"en": "Thank you for contacting us. Goodbye!", "zh": "感谢您的咨询，再见！"},
+    "chitchat": {
+        "en": "I can only help with questions about our products and services, such as orders, delivery, returns, "
+        "warranty, payment and your account. What would you like to know?",
+        "zh": "我只能回答与我们的产品和服务相关的问题，例如订单、配送、退货、保修、支付和账户。请问有什么可以帮您？",
+    },
+}
+SYSTEM_NOTES = {
+    "take": "{agent} joined the conversation.",
+    "release": "{agent} handed the conversation back to the assistant.",
+    "resolve": "{agent} marked the conversation resolved.",
+}
 
 
-_FOLLOW_UP_RE = re.compile(
-    r"^\s*(and|also|what about|how about|what if|same for|then|or)\b|^\s*(那|那么|还有|另外|如果|那如果)|[呢]\s*[?？]?\s*$",
-    re.IGNORECASE,
-)
+def say(key: str, language: str, **values: object) -> str:
+    return answering.message(key, language, MESSAGES).format(**values)
 
 
-def is_follow_up(question: str) -> bool:
-    """A turn that leans on the one before: it opens like a continuation ("and ...", "what about ...",
-    "那……") or ends like one ("……呢？"). (A short question alone is no sign: "我有多长时间可以退货？" is
-    one search term and stands on its own.)"""
-    return bool(_FOLLOW_UP_RE.search(question))
+def abstention_streak(recent: Sequence[MessageRecord]) -> int:
+    """How many of the latest answers to questions were abstentions, counting back from the newest."""
+    streak = 0
+    for message in reversed(recent):
+        if message.role == "user":
+            continue
+        if message.role != "assistant" or message.intent != intents.QUESTION:
+            break  # an agent's reply, a handoff note or small talk ends the run
+        if message.mode != MODE_ABSTAIN:
+            break
+        streak += 1
+    return streak
 
 
-@dataclass
-class Grounded:
-    """A question to be answered from passages: what the extractive fallback and the prompt both need."""
-
-    question: str
-    language: str
-    chosen: list[Judged]
-    query_terms: list[str]
-    weights: dict[str, float]
-
-    def passages(self) -> list[Passage]:
-        out = []
-        for j in self.chosen:
-            c = j.hit.chunk
-            title = f"{c.title} › {c.section}" if c.section and c.section != c.title else c.title
-            text = f"{c.metadata.get('question', '')}\n{c.metadata.get('answer') or c.text}".strip() if c.kind == KIND_FAQ else c.text
-            out.append(Passage(title, text))
-        return out
-
-
-class Reply:
-    """Iterate for the answer's text pieces as they are written; afterwards `answer` holds the result."""
-
-    def __init__(self, pieces: Iterator[str]):
-        self._pieces = pieces
-        self.answer: Answer | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._pieces
-
-    def finish(self) -> Answer:
-        for _ in self:
-            pass
-        assert self.answer is not None
-        return self.answer
+def history_items(recent: Sequence[MessageRecord]) -> list[HistoryItem]:
+    """Recent messages as the answerer sees the conversation: the customer's (with the standalone query their
+    answer searched), the answers and agents' replies; holding replies, small talk and system notes left out."""
+    searched = {m.reply_to: m.query for m in recent if m.role == "assistant" and m.reply_to is not None}
+    items = []
+    for m in recent:
+        if m.role == "user":
+            items.append(HistoryItem("user", m.content, searched.get(m.id)))
+        elif m.role == "agent" or (m.role == "assistant" and m.mode not in (MODE_HANDOFF, MODE_SMALLTALK)):
+            items.append(HistoryItem(m.role, m.content))
+    return items
 
 
 class DialogueManager:
     def __init__(
         self,
-        retriever: HybridRetriever,
+        answerer: Answerer,
         sessions: SessionStore,
-        analyzer: Analyzer,
-        settings: AnswerSettings,
-        generator: Callable[[], Generator | None] | None = None,
-        max_new_tokens: int = 512,
+        feedback: FeedbackStore,
+        intent_classifier: IntentClassifier,
+        products: Callable[[], Sequence[str]] = lambda: (),
+        settings: DialogueSettings | None = None,
     ):
-        self.retriever = retriever
+        self.answerer = answerer
         self.sessions = sessions
-        self.analyzer = analyzer
-        self.settings = settings
-        self._generator = generator  # called when an answer must be written: FAQ, abstain and hand-off need no model
-        self.max_new_tokens = max_new_tokens
-        self.last_prompt: Prompt | None = None  # the most recent grounded prompt (for inspection and tests)
+        self.feedback_store = feedback
+        self.intents = intent_classifier
+        self.products = products  # the product names slots may name (read when a message arrives)
+        self.settings = settings or DialogueSettings()
 
-    @property
-    def generator(self) -> Generator | None:
-        """The language model (loaded on first use), or None for extractive answers."""
-        return self._generator() if self._generator is not None else None
+    # -- the customer's turn ------------------------------------------------------------------------------
 
-    def ask(self, question: str, session_id: str | None = None) -> Answer:
-        return self.ask_stream(question, session_id).finish()
+    def ask(self, text: str, session_id: str | None = None) -> Answer:
+        return self.turn(text, session_id).finish()
 
-    def ask_stream(self, question: str, session_id: str | None = None) -> Reply:
+    def turn(self, text: str, session_id: str | None = None) -> Reply:
+        """Answer one customer message in the conversation `session_id` (a new one when None), streamed."""
         started = time.perf_counter()
-        question = _checked(question)
-        session_id = self.sessions.ensure(session_id)
-        reply = Reply(iter(()))
+        text = checked_question(text)
+        conversation_id = self.sessions.open(session_id)
 
-        def pieces() -> Iterator[str]:
-            history = self.sessions.history(session_id)
-            answer = yield from self._respond(question, session_id, history)
-            answer.session_id = session_id
+        def pieces(reply: Reply) -> Iterator[str]:
+            language = detect_language(text) or "en"
+            intent = self.intents.classify(text)
+            recent = self.sessions.recent(conversation_id, self.settings.history_messages)
+            question = self.sessions.add(conversation_id, NewMessage("user", text, intent=intent.name))
+            found = find_slots(text, self.products())
+            slots = self.sessions.merge_slots(conversation_id, found)
+            status = self.sessions.get(conversation_id).status
+            if status == handoff.RESOLVED:
+                status = self.sessions.transition(conversation_id, "reopen").status
+
+            store, streamed = True, False
+            if status == handoff.WAITING:
+                answer = Answer(self._holding(conversation_id, language), MODE_HANDOFF, language=language)
+            elif status == handoff.WITH_AGENT:
+                answer, store = Answer(say("with_agent", language), MODE_HANDOFF, language=language), False
+            elif intent.name in intents.HANDOFF_INTENTS:
+                reason = handoff.REASON_COMPLAINT if intent.name == intents.COMPLAINT else handoff.REASON_REQUESTED
+                answer = self._hand_over(conversation_id, reason, language)
+            elif intent.name in intents.SMALL_TALK:
+                mode = MODE_ABSTAIN if intent.name == intents.CHITCHAT else MODE_SMALLTALK
+                answer = Answer(say(intent.name, language), mode, language=language)
+            else:
+                decision = self.answerer.decide(text, history_items(recent), slots)
+                if decision.abstained:
+                    self.feedback_store.add_gap(decision.rewrite.query, language, GAP_ABSTAINED, conversation_id, question.id)
+                if decision.abstained and abstention_streak(recent) + 1 >= self.settings.handoff_after_abstentions:
+                    answer = self._hand_over(conversation_id, handoff.REASON_UNANSWERED, language)
+                    answer.query = decision.rewrite.query
+                else:
+                    written = self.answerer.write(decision, history_items(recent))
+                    yield from written
+                    reply.prompt, answer, streamed = written.prompt, written.finish(), True
+            if not streamed:
+                yield answer.answer
+            answer.session_id = conversation_id
+            answer.intent = intent.name
+            answer.question_id = question.id
             answer.latency_ms = int((time.perf_counter() - started) * 1000)
-            self.sessions.add_turn(session_id, Turn("user", question))
-            self.sessions.add_turn(
-                session_id, Turn("assistant", answer.answer, answer.mode, answer.sources, answer.latency_ms)
-            )
+            if store:
+                stored = self.sessions.add(
+                    conversation_id,
+                    NewMessage(
+                        "assistant", answer.answer, answer.mode, answer.sources, answer.latency_ms, intent=intent.name,
+                        query=answer.query, reply_to=question.id, confidence=answer.confidence,
+                    ),  # fmt: skip
+                )
+                answer.message_id = stored.id
+            answer.status = self.sessions.get(conversation_id).status
             reply.answer = answer
 
-        reply._pieces = pieces()
-        return reply
+        return Reply(pieces)
 
-    def _respond(self, question: str, session_id: str, history: list[Turn]):
-        language = detect_language(question) or "en"
-        if wants_human(question):
-            self.sessions.set_status(session_id, STATUS_HANDOFF)
-            answer = Answer(answering.message("handoff", language), MODE_HANDOFF, language=language)
-        elif self.sessions.status(session_id) == STATUS_HANDOFF:
-            answer = Answer(answering.message("waiting", language), MODE_HANDOFF, language=language)
-        else:
-            previous = next((t.content for t in reversed(history) if t.role == "user"), None)
-            # A follow-up ("and with GPS?") only makes sense with the question before it.
-            contextual = previous is not None and is_follow_up(question)
-            decided = self._decide(f"{previous} {question}" if contextual else question, language)
-            if isinstance(decided, Answer) and decided.mode == MODE_ABSTAIN and previous and not contextual:
-                retry = self._decide(f"{previous} {question}", language)
-                if not (isinstance(retry, Answer) and retry.mode == MODE_ABSTAIN):
-                    decided = retry
-            if isinstance(decided, Grounded):
-                return (yield from self._write(question, decided, history))
-            answer = decided
-        yield answer.answer
+    def _holding(self, conversation_id: str, language: str) -> str:
+        position = self.sessions.queue_position(conversation_id)
+        text = say("waiting", language)
+        if position is not None:
+            text += say("queue", language, n=position, ahead=position - 1)
+        return text
+
+    def _hand_over(self, conversation_id: str, reason: str, language: str) -> Answer:
+        self.sessions.transition(conversation_id, "request", reason=reason)
+        key = {handoff.REASON_COMPLAINT: "complaint", handoff.REASON_UNANSWERED: "unanswered"}.get(reason, "requested")
+        return Answer(say(key, language), MODE_HANDOFF, language=language)
+
+    def request_human(self, conversation_id: str, language: str = "en") -> Answer:
+        """The customer pressed "talk to a person" (or typed /human): hand over, and say so in the conversation."""
+        status = self.sessions.get(conversation_id).status
+        if handoff.is_handed_over(status):
+            return Answer(self._holding(conversation_id, language), MODE_HANDOFF, language=language, status=status)
+        answer = self._hand_over(conversation_id, handoff.REASON_REQUESTED, language)
+        stored = self.sessions.add(conversation_id, NewMessage("assistant", answer.answer, answer.mode, intent=intents.HUMAN))
+        answer.message_id, answer.session_id = stored.id, conversation_id
+        answer.status = handoff.WAITING
         return answer
 
-    def _retrieve(self, question: str, language: str) -> tuple[Answer | None, list[Judged], list[str], dict[str, float]]:
-        hits = self.retriever.search(question, k=HITS_PER_QUESTION)
-        if not hits:
-            key = "empty" if self.retriever.store.stats()["chunks"] == 0 else "abstain"
-            return Answer(answering.message(key, language), MODE_ABSTAIN, language=language), [], [], {}
-        query_terms = self.analyzer.query_terms(question)
-        total, freqs = self.retriever.store.term_statistics(query_terms)
-        weights = answering.idf_weights(total, freqs)
-        return None, answering.judge(hits, query_terms, weights, self.analyzer.terms), list(query_terms), weights
+    # -- agents -------------------------------------------------------------------------------------------
 
-    def _decide(self, question: str, language: str) -> Answer | Grounded:
-        """An FAQ answer or an abstention, or the passages an answer should be written from."""
-        empty, judged, query_terms, weights = self._retrieve(question, language)
-        if empty is not None:
-            return empty
-        s = self.settings
-        decided, chosen = answering.plan(language, judged, s.faq_min_similarity, s.min_relevance, s.max_sources)
-        return decided if decided is not None else Grounded(question, language, chosen, query_terms, weights)
+    def agent_reply(self, conversation_id: str, agent: str, text: str) -> MessageRecord:
+        """An agent's message to the customer; the agent takes the conversation if they had not yet."""
+        text = (text or "").strip()
+        if not text:
+            raise InputError("the reply is empty")
+        if len(text) > MAX_AGENT_MESSAGE_CHARS:
+            raise InputError(f"the reply is {len(text)} characters long; the limit is {MAX_AGENT_MESSAGE_CHARS}")
+        conversation = self.sessions.get(conversation_id)
+        if conversation.status != handoff.WITH_AGENT or conversation.agent != agent:
+            self.take(conversation_id, agent)
+        return self.sessions.add(conversation_id, NewMessage("agent", text, author=agent))
 
-    def _extractive(self, g: Grounded) -> Answer:
-        return answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms)
+    def take(self, conversation_id: str, agent: str):
+        record = self.sessions.transition(conversation_id, "take", agent=agent)
+        self._note(conversation_id, "take", agent)
+        return record
 
-    def _prompt(self, question: str, grounded: Grounded, history: Sequence[Turn]) -> Prompt:
-        assert self.generator is not None
-        turns = [HistoryTurn(t.role, t.content) for t in history if t.mode != MODE_HANDOFF or t.role == "user"]
-        budget = self.generator.context_tokens - self.max_new_tokens
-        try:
-            prompt = build_prompt(question, grounded.passages(), turns, self.generator.count_tokens, budget, grounded.language)
-        except ValueError as exc:
-            raise ConfigError(
-                f"{exc} ({self.generator.context_tokens} context tokens minus {self.max_new_tokens} for the answer): "
-                "raise KEFU_CONTEXT_TOKENS or lower KEFU_MAX_NEW_TOKENS"
-            ) from exc
-        self.last_prompt = prompt
-        return prompt
+    def release(self, conversation_id: str, agent: str):
+        record = self.sessions.transition(conversation_id, "release")
+        self._note(conversation_id, "release", agent)
+        return record
 
-    def _generated(self, text: str, grounded: Grounded, prompt: Prompt) -> Answer | None:
-        """The checked generated answer, or None when the model said nothing a customer could read."""
-        check = check_citations(text, len(prompt.passages))
-        if not check.text.strip():
-            return None
-        sources = []
-        for number, j in enumerate(grounded.chosen[: len(prompt.passages)], start=1):
-            entry = answering.source_entry(j.hit, j.relevance)
-            entry["cited"] = number in check.cited
-            sources.append(entry)
-        return Answer(check.text, MODE_GENERATED, sources, language=grounded.language)
+    def resolve(self, conversation_id: str, agent: str):
+        record = self.sessions.transition(conversation_id, "resolve")
+        self._note(conversation_id, "resolve", agent)
+        return record
 
-    def _write(self, question: str, grounded: Grounded, history: Sequence[Turn]):
-        """Stream a generated answer (or, without a generator, yield the extractive one)."""
-        if self.generator is None:
-            answer = self._extractive(grounded)
-            yield answer.answer
-            return answer
-        prompt = self._prompt(question, grounded, history)
-        pieces: list[str] = []
-        citations = CitationStream(len(prompt.passages))
-        for piece in self.generator.stream(prompt.messages, self.max_new_tokens):
-            pieces.append(piece)
-            yield citations.feed(piece)
-        yield citations.flush()
-        answer = self._generated("".join(pieces), grounded, prompt)
-        if answer is None:  # all reasoning and no answer, or nothing at all: quote the passages instead
-            answer = self._extractive(grounded)
-            yield answer.answer
-        return answer
+    def _note(self, conversation_id: str, event: str, agent: str) -> None:
+        self.sessions.add(conversation_id, NewMessage("system", SYSTEM_NOTES[event].format(agent=agent), author=agent))
 
-    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
-        """Answer independent questions (no session): one batched generation for all that need the model."""
-        started = time.perf_counter()
-        results: list[Answer | None] = [None] * len(questions)
-        grounded: list[tuple[int, Grounded, Prompt]] = []
-        for i, raw in enumerate(questions):
-            question = _checked(raw)
-            language = detect_language(question) or "en"
-            decided = self._decide(question, language)
-            if isinstance(decided, Answer):
-                results[i] = decided
-            elif self.generator is None:
-                results[i] = self._extractive(decided)
-            else:
-                grounded.append((i, decided, self._prompt(question, decided, [])))
-        if grounded and self.generator is not None:
-            texts = self.generator.generate_batch([p.messages for _, _, p in grounded], self.max_new_tokens)
-            for (i, g, prompt), text in zip(grounded, texts):
-                results[i] = self._generated(text, g, prompt) or self._extractive(g)
-        elapsed = int((time.perf_counter() - started) * 1000)
-        for answer in results:
-            assert answer is not None
-            answer.latency_ms = elapsed
-        return [a for a in results if a is not None]
+    # -- feedback -----------------------------------------------------------------------------------------
 
-
-def _checked(question: str) -> str:
-    question = (question or "").strip()
-    if not question:
-        raise InputError("the question is empty: type what you want to know")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
-    return question
+    def feedback(self, message_id: int, rating: str, comment: str | None = None) -> FeedbackRecord:
+        """Helpful (`up`) or not (`down`) on an answer; "not helpful" records the question as a knowledge gap."""
+        record, message = self.feedback_store.rate(message_id, rating, comment)
+        if rating == "down":
+            question = message.query
+            if not question and message.reply_to is not None:
+                question = self.sessions.message(message.reply_to).content
+            if question:
+                language = detect_language(question) or "en"
+                self.feedback_store.add_gap(question, language, GAP_NOT_HELPFUL, message.conversation_id, message_id)
+        return record

@@ -1,153 +1,287 @@
-"""Conversation sessions in a SQL database through SQLAlchemy: SQLite under KEFU_HOME by default,
-PostgreSQL (or any SQLAlchemy URL) when KEFU_DATABASE_URL says so.
+"""Conversations and their messages in the SQL database (`app.database`, tables in `app.schema`).
 
-The schema is created and upgraded by Alembic migrations (`app/migrations/versions`), run on open. This
-module stores and reads turns; it knows nothing about retrieval or answering.
+Stores and reads; decides nothing. Messages are never updated: a turn is one row per role, written as it
+happens (the customer's question before it is answered, so a turn killed mid-answer keeps it). Every change
+of handoff status is a compare-and-set (`transition`), so two processes moving the same conversation cannot
+both win. Reads of a conversation's history take only its most recent messages (`recent`): a turn costs
+the same in a conversation of 20,000 messages as in one of 20.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy import func, select, update
 
-from app.errors import ConfigError, NotFoundError
+from app import handoff
+from app.database import Database
+from app.errors import InputError, NotFoundError
+from app.schema import Conversation, Message, utcnow
 
-STATUS_BOT = "bot"  # the assistant is answering
-STATUS_HANDOFF = "handoff"  # waiting for, or talking to, a human agent
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Conversation(Base):
-    __tablename__ = "conversations"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default=STATUS_BOT)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, onupdate=_utcnow)
-    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
-
-
-class Message(Base):
-    __tablename__ = "messages"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(16))  # user | assistant
-    content: Mapped[str] = mapped_column(Text)
-    mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+ROLES = ("user", "assistant", "agent", "system")
+MAX_ID_CHARS = 64
 
 
 @dataclass
-class Turn:
+class MessageRecord:
+    id: int
+    conversation_id: str
     role: str
     content: str
     mode: str | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: int | None = None
     created_at: str = ""
+    intent: str | None = None
+    query: str | None = None
+    reply_to: int | None = None
+    author: str | None = None
+    confidence: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "content": self.content,
+            "mode": self.mode,
+            "sources": self.sources,
+            "latency_ms": self.latency_ms,
+            "created_at": self.created_at,
+            "intent": self.intent,
+            "query": self.query,
+            "reply_to": self.reply_to,
+            "author": self.author,
+            "confidence": self.confidence,
+        }
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the database to the newest Alembic revision."""
-    from alembic import command
-    from alembic.config import Config
+@dataclass
+class NewMessage:
+    """A message to store; the database gives it its id and time."""
 
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    role: str
+    content: str
+    mode: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    latency_ms: int | None = None
+    intent: str | None = None
+    query: str | None = None
+    reply_to: int | None = None
+    author: str | None = None
+    confidence: float | None = None
+
+
+@dataclass
+class ConversationRecord:
+    id: str
+    status: str
+    created_at: str
+    updated_at: str
+    status_since: str | None = None
+    handoff_reason: str | None = None
+    agent: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    messages: int = 0
+    last_message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "status_since": self.status_since,
+            "handoff_reason": self.handoff_reason,
+            "agent": self.agent,
+            "slots": self.slots,
+            "messages": self.messages,
+            "last_message": self.last_message,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _message(row: Message) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=row.role,
+        content=row.content,
+        mode=row.mode,
+        sources=list(row.sources or []),
+        latency_ms=row.latency_ms,
+        created_at=_iso(row.created_at) or "",
+        intent=row.intent,
+        query=row.query,
+        reply_to=row.reply_to,
+        author=row.author,
+        confidence=row.confidence,
+    )
+
+
+def _conversation(row: Conversation, messages: int = 0, last: str | None = None) -> ConversationRecord:
+    return ConversationRecord(
+        id=row.id,
+        status=row.status,
+        created_at=_iso(row.created_at) or "",
+        updated_at=_iso(row.updated_at) or "",
+        status_since=_iso(row.status_since),
+        handoff_reason=row.handoff_reason,
+        agent=row.agent,
+        slots=dict(row.slots or {}),
+        messages=messages,
+        last_message=last,
+    )
+
+
+def check_id(conversation_id: str) -> str:
+    if not 0 < len(conversation_id) <= MAX_ID_CHARS or not conversation_id.isprintable():
+        raise InputError(f"a session id must be 1 to {MAX_ID_CHARS} printable characters")
+    return conversation_id
 
 
 class SessionStore:
-    def __init__(self, url: str):
-        try:
-            if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, future=True)
-            if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            upgrade_schema(self.engine)
-        except (SQLAlchemyError, OSError, ImportError) as exc:
-            raise ConfigError(f"cannot open the sessions database {url!r}: {exc}. Check KEFU_DATABASE_URL.") from exc
+    def __init__(self, db: Database):
+        self.db = db
 
-    def ensure(self, conversation_id: str | None) -> str:
-        """Return the id of an existing conversation, creating it (with the given id, or a new one) if needed."""
-        conversation_id = conversation_id or uuid.uuid4().hex[:16]
-        if not 0 < len(conversation_id) <= 64:
-            raise NotFoundError("a session id must be 1 to 64 characters")
-        with Session(self.engine) as db, db.begin():
+    # -- conversations ------------------------------------------------------------------------------------
+
+    def open(self, conversation_id: str | None = None) -> str:
+        """The id of an existing conversation, creating it (with this id, or a new one) if needed."""
+        conversation_id = check_id(conversation_id) if conversation_id else uuid.uuid4().hex[:16]
+        with self.db.read() as db:
+            if db.get(Conversation, conversation_id) is not None:
+                return conversation_id
+        with self.db.write() as db:
             if db.get(Conversation, conversation_id) is None:
-                db.add(Conversation(id=conversation_id))
+                now = utcnow()
+                db.add(Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now, status_since=now))
         return conversation_id
 
-    def add_turn(self, conversation_id: str, turn: Turn) -> None:
-        with Session(self.engine) as db, db.begin():
-            conversation = db.get(Conversation, conversation_id)
-            if conversation is None:
-                raise NotFoundError(f"no session {conversation_id!r}")
-            conversation.updated_at = _utcnow()
-            db.add(
-                Message(
-                    conversation_id=conversation_id,
-                    role=turn.role,
-                    content=turn.content,
-                    mode=turn.mode,
-                    sources=turn.sources,
-                    latency_ms=turn.latency_ms,
+    def get(self, conversation_id: str) -> ConversationRecord:
+        with self.db.read() as db:
+            row = db.get(Conversation, conversation_id)
+            if row is None:
+                raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
+            count = db.scalar(select(func.count()).where(Message.conversation_id == conversation_id)) or 0
+            return _conversation(row, count)
+
+    def list(self, status: str | None = None, limit: int = 100) -> list[ConversationRecord]:
+        """Conversations, most recently active first; with a status, oldest in that status first (a queue)."""
+        if status is not None and status not in handoff.STATUSES:
+            raise InputError(f"unknown status {status!r}: choose one of {', '.join(handoff.STATUSES)}")
+        counts = (
+            select(Message.conversation_id, func.count().label("n"), func.max(Message.id).label("last"))
+            .group_by(Message.conversation_id)
+            .subquery()
+        )
+        query = select(Conversation, counts.c.n, counts.c.last).outerjoin(counts, counts.c.conversation_id == Conversation.id)
+        if status is not None:
+            query = query.where(Conversation.status == status).order_by(Conversation.status_since, Conversation.id)
+        else:
+            query = query.order_by(Conversation.updated_at.desc(), Conversation.id)
+        with self.db.read() as db:
+            rows = db.execute(query.limit(limit)).all()
+            last_ids = [last for _, _, last in rows if last is not None]
+            texts = dict(db.execute(select(Message.id, Message.content).where(Message.id.in_(last_ids))).all()) if last_ids else {}
+            return [_conversation(c, n or 0, texts.get(last)) for c, n, last in rows]
+
+    def queue_position(self, conversation_id: str) -> int | None:
+        """1 for the conversation that has waited longest for an agent; None when this one is not waiting."""
+        with self.db.read() as db:
+            row = db.get(Conversation, conversation_id)
+            if row is None or row.status != handoff.WAITING:
+                return None
+            ahead = db.scalar(
+                select(func.count()).where(
+                    Conversation.status == handoff.WAITING,
+                    (Conversation.status_since < row.status_since)
+                    | ((Conversation.status_since == row.status_since) & (Conversation.id < row.id)),
                 )
             )
+            return int(ahead or 0) + 1
 
-    def set_status(self, conversation_id: str, status: str) -> None:
-        with Session(self.engine) as db, db.begin():
+    def transition(
+        self, conversation_id: str, event: str, reason: str | None = None, agent: str | None = None
+    ) -> ConversationRecord:
+        """Move the conversation by a handoff event (`app.handoff`), atomically: when another process moved it
+        first, the move is judged again from where that left it."""
+        for _ in range(5):
+            current = self.get(conversation_id)
+            target = handoff.next_status(current.status, event)
+            values: dict[str, Any] = {"status": target, "updated_at": utcnow()}
+            if target != current.status:
+                values["status_since"] = values["updated_at"]
+            if event == "request":
+                values["handoff_reason"] = reason
+                values["agent"] = None
+            elif event == "take":
+                values["agent"] = agent
+                if current.status == handoff.BOT:
+                    values["handoff_reason"] = handoff.REASON_AGENT
+            elif event in ("release", "reopen"):
+                values["agent"] = None
+            with self.db.write() as db:
+                done = db.execute(
+                    update(Conversation)
+                    .where(Conversation.id == conversation_id, Conversation.status == current.status)
+                    .values(**values)
+                ).rowcount
+            if done:
+                return self.get(conversation_id)
+        raise InputError(f"session {conversation_id!r} keeps changing status; try again")
+
+    def merge_slots(self, conversation_id: str, found: Mapping[str, Any]) -> dict[str, Any]:
+        """Add what the customer just told us to the conversation's slots (a newer value replaces an older)."""
+        with self.db.write() as db:
+            row = db.get(Conversation, conversation_id)
+            if row is None:
+                raise NotFoundError(f"no session {conversation_id!r}")
+            slots = {**(row.slots or {}), **found}
+            if found:
+                row.slots = slots
+            return slots
+
+    # -- messages -----------------------------------------------------------------------------------------
+
+    def add(self, conversation_id: str, message: NewMessage) -> MessageRecord:
+        if message.role not in ROLES:
+            raise InputError(f"unknown message role {message.role!r}: one of {', '.join(ROLES)}")
+        with self.db.write() as db:
             conversation = db.get(Conversation, conversation_id)
             if conversation is None:
-                raise NotFoundError(f"no session {conversation_id!r}")
-            conversation.status = status
+                raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
+            now = utcnow()
+            conversation.updated_at = now
+            row = Message(conversation_id=conversation_id, created_at=now, **vars(message))
+            db.add(row)
+            db.flush()
+            return _message(row)
 
-    def status(self, conversation_id: str) -> str:
-        with Session(self.engine) as db:
-            conversation = db.get(Conversation, conversation_id)
-            if conversation is None:
-                raise NotFoundError(f"no session {conversation_id!r}")
-            return conversation.status
-
-    def history(self, conversation_id: str) -> list[Turn]:
-        with Session(self.engine) as db:
+    def recent(self, conversation_id: str, limit: int) -> list[MessageRecord]:
+        """The conversation's newest `limit` messages, oldest first."""
+        with self.db.read() as db:
             rows = db.scalars(
-                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
             ).all()
-            return [
-                Turn(r.role, r.content, r.mode, list(r.sources or []), r.latency_ms, r.created_at.isoformat())
-                for r in rows
-            ]
+            return [_message(r) for r in reversed(rows)]
 
-    def close(self) -> None:
-        self.engine.dispose()
+    def messages(self, conversation_id: str) -> list[MessageRecord]:
+        """Every message of the conversation, oldest first (a transcript)."""
+        self.get(conversation_id)
+        with self.db.read() as db:
+            rows = db.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)).all()
+            return [_message(r) for r in rows]
 
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute("PRAGMA busy_timeout = 30000")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.close()
+    def message(self, message_id: int) -> MessageRecord:
+        with self.db.read() as db:
+            row = db.get(Message, message_id)
+            if row is None:
+                raise NotFoundError(f"no message {message_id} (message ids are in `kefu sessions show ID`)")
+            return _message(row)

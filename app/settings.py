@@ -136,6 +136,29 @@ class AnswerSettings(_Group):
         return None if "*" in names else names
 
 
+class DialogueSettings(_Group):
+    history_messages: int = Field(
+        20, ge=2, le=1000, description="Most recent messages of a conversation read for each turn (the context the "
+        "rewriter and the prompt see)."
+    )
+    handoff_after_abstentions: int = Field(
+        2, ge=1, description="Abstentions in a row after which a conversation is handed over to a person."
+    )
+    rewriter: Literal["auto", "heuristic", "model"] = Field(
+        "auto",
+        description="How a follow-up is made standalone before retrieval: `heuristic` (rules, no model), `model` "
+        "(the language model condenses the conversation, the heuristic when its output is unusable); `auto` is "
+        "the heuristic (see the README's CANARD figures).",
+    )
+    products: str = Field(
+        "", description="Product names (comma-separated) the product slot recognises, besides the titles of manuals "
+        "in the knowledge base."
+    )
+
+    def product_list(self) -> list[str]:
+        return [p.strip() for p in self.products.split(",") if p.strip()]
+
+
 class GenerationSettings(_Group):
     llm: Literal["auto", "transformers", "openai", "extractive"] = Field(
         "auto",
@@ -224,6 +247,7 @@ class Settings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

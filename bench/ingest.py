@@ -38,7 +38,7 @@ def main() -> None:
     from rag.indexing import embed_readable, matching_text
 
     service = KefuService()
-    embedder = service.embedder
+    embedder = service.components.embedder
     embedder.embed_documents(["warm-up"])  # load the model outside both clocks
 
     started = time.perf_counter()

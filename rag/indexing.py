@@ -48,14 +48,15 @@ def matching_text(kind: str, title: str, section: str, match_text: str) -> str:
     return f"{prefix}\n{match_text}" if prefix else match_text
 
 
-def embed_readable(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    """Embed texts; a text the model cannot read (mostly unknown tokens) gets a zero vector, so it has no
-    dense similarity to anything rather than a meaningless one."""
+def embed_readable(embedder: Embedder, texts: list[str], query: bool = False) -> np.ndarray:
+    """Embed texts (as passages, or as queries); a text the model cannot read (mostly unknown tokens) gets a
+    zero vector, so it has no dense similarity to anything rather than a meaningless one."""
     readable = [r >= MIN_READABLE for r in embedder.readable(texts)]
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     wanted = [i for i, ok in enumerate(readable) if ok]
     if wanted:
-        vectors[wanted] = embedder.embed_documents([texts[i] for i in wanted])
+        embed = embedder.embed_queries if query else embedder.embed_documents
+        vectors[wanted] = embed([texts[i] for i in wanted])
     return vectors
 
 

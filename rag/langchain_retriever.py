@@ -54,8 +54,7 @@ class KefuRetriever(BaseRetriever):
     def from_service(cls, service: Any, customer_facing: bool = True, **kwargs: Any) -> KefuRetriever:
         """From a `KefuService`: by default only the audiences customers may see (KEFU_ANSWER_AUDIENCES), like
         `kefu ask`; customer_facing=False searches everything, like `kefu search`."""
-        service.check_index()
-        return cls(retriever=service.answer_retriever if customer_facing else service.retriever, **kwargs)
+        return cls(retriever=service.retriever(customer_facing), **kwargs)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         hits = self.retriever.search(query, k=self.k, mode=self.mode, filters=self.filters)

@@ -110,6 +110,6 @@ def test_same_fact_from_two_sources_is_said_once():
      ("How much is shipping?", False), ("我有多长时间可以退货？", False), ("Andorra shipping?", False)],
 )
 def test_follow_up_detection(question, expected):
-    from app.dialogue import is_follow_up
+    from app.rewriting import is_follow_up
 
     assert is_follow_up(question) is expected

@@ -210,12 +210,12 @@ def test_the_index_check_is_not_repeated_for_every_question(use_kb):
 
     service = KefuService()
     calls = []
-    real = service.store.index_spec
-    service.store.index_spec = lambda: calls.append(1) or real()
+    real = service.components.store.index_spec
+    service.components.store.index_spec = lambda: calls.append(1) or real()
     service.search("refund")
     service.search("shipping")
     service.ask("How much is shipping?")
     assert len(calls) == 1
-    service._index_checked_at -= 60  # after INDEX_CHECK_SECONDS the store is asked again
+    service.components._index_checked_at -= 60  # after INDEX_CHECK_SECONDS the store is asked again
     service.search("refund")
     assert len(calls) == 2

@@ -2,27 +2,30 @@
 
 from sqlalchemy import inspect
 
-from app.sessions import STATUS_HANDOFF, SessionStore, Turn
+from app import handoff
+from app.database import Database
+from app.sessions import NewMessage, SessionStore
 from tests.conftest import kefu_json
 
 
-def test_migrations_create_the_schema_and_turns_persist(tmp_path):
+def test_migrations_create_the_schema_and_messages_persist(tmp_path):
     url = f"sqlite:///{tmp_path / 'db' / 'kefu.db'}"
-    store = SessionStore(url)
-    tables = set(inspect(store.engine).get_table_names())
-    assert {"conversations", "messages", "alembic_version"} <= tables
-    sid = store.ensure(None)
-    store.add_turn(sid, Turn("user", "hello"))
-    store.add_turn(sid, Turn("assistant", "hi", mode="faq", sources=[{"doc_id": "d"}], latency_ms=5))
-    store.set_status(sid, STATUS_HANDOFF)
-    store.close()
+    db = Database(url)
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"conversations", "messages", "feedback", "knowledge_gaps", "alembic_version"} <= tables
+    store = SessionStore(db)
+    sid = store.open(None)
+    question = store.add(sid, NewMessage("user", "hello"))
+    store.add(sid, NewMessage("assistant", "hi", mode="faq", sources=[{"doc_id": "d"}], latency_ms=5, reply_to=question.id))
+    store.transition(sid, "request", reason=handoff.REASON_REQUESTED)
+    db.close()
 
-    reopened = SessionStore(url)  # migrating again is a no-op
-    history = reopened.history(sid)
-    assert [(t.role, t.content, t.mode) for t in history] == [("user", "hello", None), ("assistant", "hi", "faq")]
-    assert history[1].sources == [{"doc_id": "d"}]
-    assert reopened.status(sid) == STATUS_HANDOFF
-    assert reopened.ensure(sid) == sid
+    reopened = SessionStore(Database(url))  # migrating again is a no-op
+    history = reopened.messages(sid)
+    assert [(m.role, m.content, m.mode) for m in history] == [("user", "hello", None), ("assistant", "hi", "faq")]
+    assert history[1].sources == [{"doc_id": "d"}] and history[1].reply_to == history[0].id
+    assert reopened.get(sid).status == handoff.WAITING
+    assert reopened.open(sid) == sid
 
 
 def test_a_conversation_is_stored_turn_by_turn(use_kb):
@@ -35,6 +38,7 @@ def test_a_conversation_is_stored_turn_by_turn(use_kb):
     assert [t.role for t in history] == ["user", "assistant", "user", "assistant"]
     assert history[2].content == "Can I pay with Alipay?"
     assert history[1].mode == first["mode"] and history[1].sources == first["sources"]
+    assert [history[1].id, history[3].id] == [first["message_id"], second["message_id"]]
 
 
 def test_a_follow_up_uses_the_previous_question(use_kb):

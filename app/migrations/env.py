@@ -1,8 +1,8 @@
-"""Alembic environment: runs migrations on the connection `app.sessions.upgrade_schema` passes in."""
+"""Alembic environment: runs migrations on the connection `app.database.Database` passes in (under its lock)."""
 
 from alembic import context
 
-from app.sessions import Base
+from app.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

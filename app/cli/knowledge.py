@@ -1,62 +1,14 @@
-"""The `kefu` command line. Parses arguments, calls `app.services`, prints text or JSON.
-
-Errors a user can act on print as one line (`Error: ...`, exit 1); anything unexpected prints a short
-message too, unless KEFU_DEBUG=1 (or pytest) asks for the traceback.
-"""
+"""Commands over the knowledge base: `kefu ingest`, `kefu search`, `kefu docs`, `kefu index`."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from app.errors import USER_ERRORS, InputError, debug_enabled
-
-
-class _Group(click.Group):
-    """Turns user errors into one-line messages at the boundary."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except KeyboardInterrupt:
-            raise click.Abort() from None
-        except BrokenPipeError:  # `kefu ... | head`: the reader has gone, which is no error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise click.exceptions.Exit(0) from None
-        except Exception as exc:
-            if debug_enabled():
-                raise
-            raise click.ClickException(
-                f"unexpected {type(exc).__name__}: {exc} (set KEFU_DEBUG=1 to see the traceback)"
-            ) from exc
-
-
-def _service():
-    from app.services import KefuService
-
-    return KefuService()
-
-
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kefu")
-def main() -> None:
-    """Kefu: a self-hosted customer-service assistant that answers from your knowledge base."""
-
-
-# -- ingest -------------------------------------------------------------------------------------------------
+from app.cli.base import ProgressBar, get_service, main, print_json
+from app.errors import InputError
 
 
 @main.command()
@@ -67,9 +19,9 @@ def main() -> None:
 @click.option("--audience", default="public", show_default=True, help="Who may see them; answers quote only KEFU_ANSWER_AUDIENCES.")
 def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str, audience: str) -> None:
     """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store."""
-    service = _service()
+    service = get_service()
     status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
-    bar = _ProgressBar(enabled=sys.stderr.isatty())
+    bar = ProgressBar(enabled=sys.stderr.isatty())
 
     def show(result) -> None:
         if as_json:
@@ -90,7 +42,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str,
     finally:
         bar.clear()
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         for doc_id in report.pruned:
             click.secho(f"pruned    {doc_id}  (its file is gone)", fg="yellow")
@@ -103,33 +55,6 @@ def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str,
         )
     if report.summary["failed"]:
         sys.exit(1)
-
-
-class _ProgressBar:
-    """One line on stderr, redrawn in place: files done of total, documents and chunks written."""
-
-    WIDTH = 24
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.shown = False
-
-    def update(self, p) -> None:
-        if not self.enabled:
-            return
-        filled = int(self.WIDTH * p.files_done / max(1, p.files_total))
-        current = Path(p.current).name[:30]
-        line = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {p.files_done}/{p.files_total} files · "
-            f"{p.documents} documents · {p.chunks} chunks · {current}"
-        )
-        click.echo("\r" + line[:110].ljust(110), nl=False, err=True)
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            click.echo("\r" + " " * 110 + "\r", nl=False, err=True)
-            self.shown = False
 
 
 # -- search -------------------------------------------------------------------------------------------------
@@ -171,9 +96,9 @@ def search(
         raise InputError("--run needs --queries Q.jsonl")
     if not query or not query.strip():
         raise InputError("give a QUERY to search for, or --queries Q.jsonl --run OUT.trec")
-    hits = _service().search(query, k=k, mode=mode, filters=filters or None)
+    hits = get_service().search(query, k=k, mode=mode, filters=filters or None)
     if as_json:
-        _print_json({"query": query, "mode": mode, "results": [h.to_dict() for h in hits]})
+        print_json({"query": query, "mode": mode, "results": [h.to_dict() for h in hits]})
         return
     if not hits:
         click.echo("No results.")
@@ -193,7 +118,7 @@ def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json
 
     queries = read_queries(queries_path)
     started = time.perf_counter()
-    run = _service().search_run(queries, k=k, mode=mode, filters=filters)
+    run = get_service().search_run(queries, k=k, mode=mode, filters=filters)
     seconds = time.perf_counter() - started
     try:
         run_path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,97 +128,9 @@ def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json
         raise InputError(f"cannot write the run file {run_path}: {exc.strerror or exc}") from None
     summary = {"queries": len(queries), "lines": lines, "run": str(run_path), "seconds": round(seconds, 2), "mode": mode}
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         click.echo(f"{len(queries)} queries, {lines} lines written to {run_path} in {seconds:.1f} s")
-
-
-# -- ask ----------------------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.argument("question", required=False)
-@click.option("--session", "session_id", help="Continue (or start) the conversation with this id.")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (with --questions: one JSON line each).")
-@click.option(
-    "--questions",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="Answer every question in this file (one per line, or JSONL with _id/id and text) in one batch.",
-)
-def ask(question: str | None, session_id: str | None, as_json: bool, questions: Path | None) -> None:
-    """Answer a question from the knowledge base, with its sources (streamed as it is written)."""
-    if questions is not None:
-        if question or session_id:
-            raise InputError("give either a QUESTION (with --session) or --questions FILE, not both")
-        _ask_batch(questions, as_json)
-        return
-    if not question:
-        raise InputError("give a QUESTION to answer, or --questions FILE")
-    reply = _service().ask_stream(question, session_id=session_id)
-    if as_json:
-        _print_json(reply.finish().to_dict())
-        return
-    for piece in reply:
-        click.echo(piece, nl=False)
-    answer = reply.finish()
-    click.echo("\n")
-    _print_answer_footer(answer)
-
-
-def _print_answer_footer(answer) -> None:
-    click.secho(f"[{answer.mode} · {answer.latency_ms} ms · session {answer.session_id}]", dim=True)
-    for i, source in enumerate(answer.sources, start=1):
-        where = source["title"] + (f" > {source['section']}" if source.get("section") and source["section"] != source["title"] else "")
-        page = f", p. {source['page']}" if source.get("page") else ""
-        uncited = "  (given, not cited)" if source.get("cited") is False else ""
-        click.echo(f"  [{i}] {where} ({source['source']}{page}){uncited}")
-
-
-def _ask_batch(path: Path, as_json: bool) -> None:
-    items = _read_questions(path)
-    answers = _service().ask_batch([text for _, text in items])
-    for (qid, text), answer in zip(items, answers):
-        if as_json:
-            click.echo(json.dumps({"id": qid, "question": text, **answer.to_dict()}, ensure_ascii=False))
-        else:
-            click.secho(f"{qid}: {text}", bold=True)
-            click.echo(answer.answer)
-            _print_answer_footer(answer)
-            click.echo()
-
-
-def _read_questions(path: Path) -> list[tuple[str, str]]:
-    """(id, text): a JSONL file as `kefu search --queries` reads it, else one question per non-empty line."""
-    from app.evaluation import read_queries
-
-    if path.suffix == ".jsonl":
-        return read_queries(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read questions file {path}: {exc}") from None
-    items = [(str(n), line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
-    if not items:
-        raise InputError(f"questions file {path} holds no questions")
-    return items
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@click.option("--load", is_flag=True, help="Also load the model and describe it (device, quantization, cache).")
-def llm(as_json: bool, load: bool) -> None:
-    """Say which generator answers (what KEFU_LLM=auto chose, and why)."""
-    service = _service()
-    status = service.generator_status()
-    if load:
-        generator = service.generator
-        status["model"] = generator.describe() if generator else "none (extractive answers)"
-    if as_json:
-        _print_json(status)
-        return
-    click.echo(f"{status['backend']}: {status['reason']}")
-    if "model" in status:
-        click.echo(status["model"])
 
 
 # -- documents ----------------------------------------------------------------------------------------------
@@ -308,10 +145,10 @@ def docs() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the documents as JSON.")
 def docs_list(as_json: bool) -> None:
     """List indexed documents."""
-    service = _service()
+    service = get_service()
     documents = service.documents()
     if as_json:
-        _print_json({"documents": [d.to_dict() for d in documents], "stats": service.stats()})
+        print_json({"documents": [d.to_dict() for d in documents], "stats": service.stats()})
         return
     if not documents:
         click.echo("The knowledge base is empty. Add files with `kefu ingest PATH`.")
@@ -328,7 +165,7 @@ def docs_list(as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation with --all.")
 def docs_delete(doc_ids: tuple[str, ...], delete_all: bool, yes: bool) -> None:
     """Delete documents (and their chunks) by id."""
-    service = _service()
+    service = get_service()
     if delete_all:
         if doc_ids:
             raise InputError("give document ids or --all, not both")
@@ -355,9 +192,9 @@ def index() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def index_rebuild(as_json: bool) -> None:
     """Rebuild the index in place; searches keep working (Elasticsearch: a fresh index, then an alias swap)."""
-    result = _service().rebuild_index()
+    result = get_service().rebuild_index()
     if as_json:
-        _print_json(result)
+        print_json(result)
     elif result["store"] == "elasticsearch":
         if result["new_index"] is None:
             click.echo(f"Nothing to rebuild: the alias {result['alias']} has no index yet.")
@@ -373,9 +210,9 @@ def index_rebuild(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def index_export(path: Path, as_json: bool) -> None:
     """Write every document, chunk and vector to a JSONL file (for `kefu index import`)."""
-    result = _service().export_index(path)
+    result = get_service().export_index(path)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         click.echo(f"Exported {result['documents']} documents, {result['chunks']} chunks to {result['path']}.")
 
@@ -385,9 +222,9 @@ def index_export(path: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def index_import(path: Path, as_json: bool) -> None:
     """Read a `kefu index export` file into the configured store (KEFU_STORE); nothing is re-embedded."""
-    result = _service().import_index(path)
+    result = get_service().import_index(path)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         click.echo(f"{result['documents']} documents in {result['path']}: {result['indexed']} imported, "
                    f"{result['unchanged']} unchanged, {len(result['failed'])} failed.")  # fmt: skip
@@ -395,32 +232,3 @@ def index_import(path: Path, as_json: bool) -> None:
             click.secho(f"failed   {failure['doc_id']}  {failure['error']}", fg="red")
     if result["failed"]:
         sys.exit(1)
-
-
-# -- ui -----------------------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--host", default=None, help="Address to listen on (default KEFU_UI_HOST, 127.0.0.1).")
-@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default KEFU_UI_PORT, 8501).")
-def ui(host: str | None, port: int | None) -> None:
-    """Start the Streamlit web app."""
-    from app.settings import load_settings
-
-    settings = load_settings().ui
-    import ui as ui_package
-
-    script = Path(ui_package.__file__).resolve().parent / "streamlit_app.py"
-    args = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.address", host or settings.ui_host,
-        "--server.port", str(port or settings.ui_port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    click.echo(f"Kefu is starting on http://{host or settings.ui_host}:{port or settings.ui_port}", err=True)
-    os.execv(sys.executable, args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

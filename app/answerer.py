@@ -1,0 +1,292 @@
+"""The stateless answerer: a question (with whatever conversation, slots and filters the caller holds) in, a
+checked answer out. It stores nothing and remembers nothing between calls, so every caller reuses it: the
+dialogue manager with a session's history, an OpenAI-style request carrying its own messages, an agent's
+suggested reply, batch FAQ answering.
+
+One question goes: make it standalone (`app.rewriting`) → retrieve → decide (`app.answering.plan`: a
+confident FAQ entry, nothing relevant, or passages to answer from) → write (the language model, streamed,
+through the grounded prompt of `app.prompting`; without a model, the extractive answer) → check
+(`app.citations`: only passages that were given may be cited) → fall back (a model that says nothing a
+customer could read gives way to the extractive answer). A question that finds nothing alone is searched
+once more with the conversation's subject beside it. A batch runs the same steps with one embedding batch
+for the searches and one batched generation for every answer that needs the model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app import answering
+from app.answering import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
+from app.citations import CitationStream, check_citations
+from app.errors import ConfigError, InputError
+from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
+from app.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
+from app.settings import AnswerSettings
+from inference.generator import Generator
+from ingest.documents import KIND_FAQ
+from rag.analysis import Analyzer, detect_language
+from rag.retrieval import HybridRetriever, SearchHit
+from rag.store import SearchFilter
+
+MAX_QUESTION_CHARS = 4000
+HITS_PER_QUESTION = 8
+
+
+def checked_question(question: str | None) -> str:
+    """The question stripped; InputError when it is empty or too long."""
+    question = (question or "").strip()
+    if not question:
+        raise InputError("the question is empty: type what you want to know")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+@dataclass
+class Grounded:
+    """A question to be answered from passages: what the extractive fallback and the prompt both need."""
+
+    question: str
+    language: str
+    chosen: list[Judged]
+    query_terms: list[str]
+    weights: dict[str, float]
+
+    def passages(self) -> list[Passage]:
+        out = []
+        for j in self.chosen:
+            c = j.hit.chunk
+            title = f"{c.title} › {c.section}" if c.section and c.section != c.title else c.title
+            text = f"{c.metadata.get('question', '')}\n{c.metadata.get('answer') or c.text}".strip() if c.kind == KIND_FAQ else c.text
+            out.append(Passage(title, text))
+        return out
+
+
+class Reply:
+    """Iterate for the answer's text pieces as they are written; afterwards `answer` holds the result and
+    `prompt` the grounded prompt the model was given (None when no model wrote the answer)."""
+
+    def __init__(self, pieces: Callable[[Reply], Iterator[str]]):
+        self.answer: Answer | None = None
+        self.prompt: Prompt | None = None
+        self._pieces = pieces(self)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._pieces
+
+    def finish(self) -> Answer:
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer
+
+
+@dataclass
+class Decision:
+    """What to do with one question: `outcome` is a finished Answer (FAQ, abstain) or the passages to write
+    an answer from."""
+
+    question: str
+    rewrite: Rewrite
+    language: str
+    outcome: Answer | Grounded
+    started: float
+
+    @property
+    def abstained(self) -> bool:
+        return _abstained(self.outcome)
+
+
+def history_turns(history: Sequence[HistoryItem]) -> list[HistoryTurn]:
+    """The conversation as the prompt shows it: the customer's messages and the answers they got (an
+    agent's too); system notes left out."""
+    roles = {"user": "user", "assistant": "assistant", "agent": "assistant"}
+    return [HistoryTurn(roles[h.role], h.content) for h in history if h.role in roles and h.content.strip()]
+
+
+class Answerer:
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        analyzer: Analyzer,
+        settings: AnswerSettings,
+        generator: Callable[[], Generator | None] | None = None,
+        max_new_tokens: int = 512,
+        rewriter: QueryRewriter | None = None,
+    ):
+        self.retriever = retriever
+        self.analyzer = analyzer
+        self.settings = settings
+        self._generator = generator  # called only when an answer must be written: FAQ and abstain need no model
+        self.max_new_tokens = max_new_tokens
+        self.rewriter = rewriter or HeuristicRewriter()
+
+    @property
+    def generator(self) -> Generator | None:
+        """The language model (loaded on first use), or None for extractive answers."""
+        return self._generator() if self._generator is not None else None
+
+    # -- one question -------------------------------------------------------------------------------------
+
+    def answer(self, question: str, history: Sequence[HistoryItem] = (), slots: Mapping[str, Any] | None = None,
+               filters: SearchFilter | None = None) -> Answer:  # fmt: skip
+        return self.reply(question, history, slots, filters).finish()
+
+    def reply(
+        self,
+        question: str,
+        history: Sequence[HistoryItem] = (),
+        slots: Mapping[str, Any] | None = None,
+        filters: SearchFilter | None = None,
+    ) -> Reply:
+        """The answer to `question` in the conversation `history` (oldest first), streamed as it is written."""
+        return self.write(self.decide(question, history, slots, filters), history)
+
+    def decide(
+        self,
+        question: str,
+        history: Sequence[HistoryItem] = (),
+        slots: Mapping[str, Any] | None = None,
+        filters: SearchFilter | None = None,
+    ) -> Decision:
+        """Rewrite, retrieve and decide, without writing anything: a caller may look at the decision (did it
+        abstain?) before the answer is written. A question that abstains alone is searched once more with
+        the conversation's subject beside it."""
+        started = time.perf_counter()
+        question = checked_question(question)
+        language = detect_language(question) or "en"
+        rewrite = self.rewriter.rewrite(question, history, slots) if history or slots else Rewrite(question, False)
+        outcome = self._decide([rewrite.query], [language], filters)[0]
+        if _abstained(outcome) and not rewrite.rewritten and (history or slots):
+            wider = self.rewriter.with_context(question, history, slots)
+            if wider.rewritten:
+                retry = self._decide([wider.query], [language], filters)[0]
+                if not _abstained(retry):
+                    rewrite, outcome = wider, retry
+        return Decision(question, rewrite, language, outcome, started)
+
+    def write(self, decision: Decision, history: Sequence[HistoryItem] = ()) -> Reply:
+        """The decided answer, streamed: an FAQ answer or abstention at once, a generated one as it is written."""
+
+        def pieces(reply: Reply) -> Iterator[str]:
+            if isinstance(decision.outcome, Grounded):
+                answer = yield from self._write(decision.outcome, history, reply)
+            else:
+                answer = decision.outcome
+                yield answer.answer
+            answer.query = decision.rewrite.query
+            answer.latency_ms = int((time.perf_counter() - decision.started) * 1000)
+            reply.answer = answer
+
+        return Reply(pieces)
+
+    # -- retrieve and decide ------------------------------------------------------------------------------
+
+    def _decide(self, queries: Sequence[str], languages: Sequence[str], filters: SearchFilter | None) -> list[Answer | Grounded]:
+        """For each query: an FAQ answer or an abstention (an Answer), or the passages to answer from."""
+        hit_lists = self.retriever.search_many(list(queries), k=HITS_PER_QUESTION, filters=filters)
+        empty_store: bool | None = None
+        out: list[Answer | Grounded] = []
+        s = self.settings
+        for query, language, hits in zip(queries, languages, hit_lists):
+            if not hits:
+                if empty_store is None:
+                    empty_store = self.retriever.store.stats()["chunks"] == 0
+                key = "empty" if empty_store else "abstain"
+                out.append(Answer(answering.message(key, language), MODE_ABSTAIN, language=language, confidence=0.0))
+                continue
+            judged, query_terms, weights = self._judge(query, hits)
+            decided, chosen = answering.plan(language, judged, s.faq_min_similarity, s.min_relevance, s.max_sources)
+            out.append(decided if decided is not None else Grounded(query, language, chosen, query_terms, weights))
+        return out
+
+    def _judge(self, query: str, hits: list[SearchHit]) -> tuple[list[Judged], list[str], dict[str, float]]:
+        query_terms = list(self.analyzer.query_terms(query))
+        total, freqs = self.retriever.store.term_statistics(query_terms)
+        weights = answering.idf_weights(total, freqs)
+        return answering.judge(hits, query_terms, weights, self.analyzer.terms), query_terms, weights
+
+    # -- write and check ----------------------------------------------------------------------------------
+
+    def _extractive(self, g: Grounded) -> Answer:
+        return answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms)
+
+    def _prompt(self, grounded: Grounded, history: Sequence[HistoryItem], generator: Generator) -> Prompt:
+        budget = generator.context_tokens - self.max_new_tokens
+        try:
+            return build_prompt(
+                grounded.question, grounded.passages(), history_turns(history), generator.count_tokens, budget, grounded.language
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"{exc} ({generator.context_tokens} context tokens minus {self.max_new_tokens} for the answer): "
+                "raise KEFU_CONTEXT_TOKENS or lower KEFU_MAX_NEW_TOKENS"
+            ) from exc
+
+    def _generated(self, text: str, grounded: Grounded, prompt: Prompt) -> Answer | None:
+        """The checked generated answer, or None when the model said nothing a customer could read."""
+        check = check_citations(text, len(prompt.passages))
+        if not check.text.strip():
+            return None
+        sources = []
+        for number, j in enumerate(grounded.chosen[: len(prompt.passages)], start=1):
+            entry = answering.source_entry(j.hit, j.relevance)
+            entry["cited"] = number in check.cited
+            sources.append(entry)
+        confidence = grounded.chosen[0].relevance if grounded.chosen else None
+        return Answer(check.text, MODE_GENERATED, sources, language=grounded.language, confidence=confidence)
+
+    def _write(self, grounded: Grounded, history: Sequence[HistoryItem], reply: Reply):
+        """Stream a generated answer (or, without a generator, yield the extractive one)."""
+        generator = self.generator
+        if generator is None:
+            answer = self._extractive(grounded)
+            yield answer.answer
+            return answer
+        prompt = reply.prompt = self._prompt(grounded, history, generator)
+        pieces: list[str] = []
+        citations = CitationStream(len(prompt.passages))
+        for piece in generator.stream(prompt.messages, self.max_new_tokens):
+            pieces.append(piece)
+            yield citations.feed(piece)
+        yield citations.flush()
+        answer = self._generated("".join(pieces), grounded, prompt)
+        if answer is None:  # all reasoning and no answer, or nothing at all: quote the passages instead
+            answer = self._extractive(grounded)
+            yield answer.answer
+        return answer
+
+    # -- a batch ------------------------------------------------------------------------------------------
+
+    def answer_batch(self, questions: Sequence[str], filters: SearchFilter | None = None) -> list[Answer]:
+        """Answer independent questions (no conversation): one embedding batch, one batched generation.
+        InputError for an empty or over-long question (check them first to report them per row)."""
+        started = time.perf_counter()
+        questions = [checked_question(q) for q in questions]
+        languages = [detect_language(q) or "en" for q in questions]
+        decided = self._decide(questions, languages, filters) if questions else []
+        results: list[Answer | None] = [d if isinstance(d, Answer) else None for d in decided]
+        grounded = [(i, d) for i, d in enumerate(decided) if isinstance(d, Grounded)]
+        generator = self.generator if grounded else None
+        if generator is None:
+            for i, g in grounded:
+                results[i] = self._extractive(g)
+        else:
+            prompts = [self._prompt(g, (), generator) for _, g in grounded]
+            texts = generator.generate_batch([p.messages for p in prompts], self.max_new_tokens)
+            for (i, g), prompt, text in zip(grounded, prompts, texts):
+                results[i] = self._generated(text, g, prompt) or self._extractive(g)
+        elapsed = int((time.perf_counter() - started) * 1000)
+        answers = [a for a in results if a is not None]
+        for question, answer in zip(questions, answers):
+            answer.latency_ms = elapsed
+            answer.query = question
+        return answers
+
+
+def _abstained(decided: Answer | Grounded) -> bool:
+    return isinstance(decided, Answer) and decided.mode == MODE_ABSTAIN

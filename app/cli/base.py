@@ -1,0 +1,84 @@
+"""The `kefu` command group and what every command shares: the error boundary, JSON output, the service,
+a progress bar on stderr.
+
+Errors a user can act on print as one line (`Error: ...`, exit 1); anything unexpected prints a short
+message too, unless KEFU_DEBUG=1 (or pytest) asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.errors import USER_ERRORS, debug_enabled
+
+
+class _Group(click.Group):
+    """Turns user errors into one-line messages at the boundary."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except BrokenPipeError:  # `kefu ... | head`: the reader has gone, which is no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(0) from None
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {exc} (set KEFU_DEBUG=1 to see the traceback)"
+            ) from exc
+
+
+def get_service():
+    from app.services import KefuService
+
+    return KefuService()
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kefu")
+def main() -> None:
+    """Kefu: a self-hosted customer-service assistant that answers from your knowledge base."""
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place: files done of total, documents and chunks written."""
+
+    WIDTH = 24
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.shown = False
+
+    def update(self, p) -> None:
+        if not self.enabled:
+            return
+        filled = int(self.WIDTH * p.files_done / max(1, p.files_total))
+        current = Path(p.current).name[:30]
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {p.files_done}/{p.files_total} files · "
+            f"{p.documents} documents · {p.chunks} chunks · {current}"
+        )
+        click.echo("\r" + line[:110].ljust(110), nl=False, err=True)
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r" + " " * 110 + "\r", nl=False, err=True)
+            self.shown = False

@@ -1,0 +1,172 @@
+"""Intent: what a customer's message wants, among the few a support desk acts on.
+
+- `question`: anything to answer from the knowledge base (the default).
+- `greeting`, `thanks`, `goodbye`: a short reply, no search.
+- `human`: asks for a person; `complaint`: anger or a complaint. Both hand the conversation over.
+- `chitchat`: small talk or out of scope ("tell me a joke"); a reply that says what Kefu can help with.
+
+Rules decide first (English and Chinese patterns: a greeting, thanks or goodbye only when the message holds
+nothing else, so "hi, where is my parcel?" stays a question). Messages no rule claims are compared with the
+labelled examples of `data/intents.csv` by embedding: the nearest example's intent wins when it is close
+(`EXAMPLE_MIN_SIMILARITY`) and clearly closer than the nearest `question` example. Text the embedding model
+cannot read (Chinese for an English-only model) is judged by the rules alone. Pure apart from the embedding
+function passed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+QUESTION = "question"
+GREETING = "greeting"
+THANKS = "thanks"
+GOODBYE = "goodbye"
+HUMAN = "human"
+COMPLAINT = "complaint"
+CHITCHAT = "chitchat"
+INTENTS = (QUESTION, GREETING, THANKS, GOODBYE, HUMAN, COMPLAINT, CHITCHAT)
+SMALL_TALK = (GREETING, THANKS, GOODBYE, CHITCHAT)
+HANDOFF_INTENTS = (HUMAN, COMPLAINT)
+
+EXAMPLE_MIN_SIMILARITY = 0.78
+EXAMPLE_MARGIN = 0.04
+EXAMPLE_MAX_WORDS = 16  # longer messages carry a question even when they open with small talk
+
+EXAMPLES_FILE = Path(__file__).resolve().parent.parent / "data" / "intents.csv"
+
+# Asking for a person. "客服" alone is not enough: "客服电话是多少" asks for a number.
+_HUMAN_RE = re.compile(
+    r"""
+    \b(talk|speak|chat|connect|transfer|put)\b[^.?!]{0,30}\b(human|person|agent|representative|operator|someone|somebody|staff)\b
+    | ^\s*(a\s+)?(human|agent|representative|operator|real\ person|person)(\s+please)?\s*[.!?]*\s*$
+    | \b(real|live)\s+(person|human|agent)\b
+    | 转人工 | 人工客服 | 人工服务 | 找人工 | 要人工 | 真人 | 人工\s*[!！。]?\s*$ | 找(你们)?(客服|经理|主管)
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_COMPLAINT_RE = re.compile(
+    r"""
+    \b(i\ (want|wish|would\ like)\ to\ (complain|make\ a\ complaint|file\ a\ complaint))\b
+    | \b(terrible|awful|horrible|ridiculous|unacceptable|disgusting|outrageous|pathetic|appalling|incompetent)\b
+    | \b(worst|useless)\s+(service|company|shop|store|support|experience|product)\b
+    | \b(scam|scammers|rip[- ]?off|fed\ up|sick\ of|furious|angry|livid|disgrace)\b
+    | \bnever\ (buying|ordering|shopping)\b
+    | 投诉 | 太差 | 差劲 | 垃圾 | 气死 | 骗子 | 骗人 | 坑人 | 无语 | 破(东西|玩意|服务) | 忍无可忍 | 太过分 | 差评 | 举报 | 恶心
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_GREETING_RE = re.compile(
+    r"\b(hi|hello|hey|hiya|howdy|greetings|good\s+(morning|afternoon|evening|day)|yo)\b|你好|您好|哈喽|嗨|早上好|下午好|晚上好|在吗|在不在",
+    re.IGNORECASE,
+)
+_THANKS_RE = re.compile(
+    r"\b(thanks|thank\s+you|thx|ty|cheers|much\s+appreciated|appreciate\s+it|great|perfect|awesome|ok(ay)?|got\s+it)\b"
+    r"|谢谢|多谢|感谢|谢了|好的|明白了|知道了",
+    re.IGNORECASE,
+)
+_GOODBYE_RE = re.compile(
+    r"\b(bye|goodbye|good\s+bye|see\s+you|see\s+ya|that'?s\s+all|have\s+a\s+(nice|good)\s+day)\b|再见|拜拜|没有了|没事了",
+    re.IGNORECASE,
+)
+# What may stand beside a greeting, thanks or goodbye without making the message a question.
+_FILLER_RE = re.compile(
+    r"\b(there|so|very|much|a\s+lot|lot|again|guys|team|kefu|everyone|all|for\s+(your|the)\s+help|for\s+helping|"
+    r"the\s+help|help|you|and|to|oh|ah|well|that|it|is|was|all|i|ok|okay|bot|assistant|for|now)\b|啊|呀|哦|哈|啦|了|的|你|您|非常|十分|哈哈|帮助|帮忙|你们|客服",
+    re.IGNORECASE,
+)
+_RESIDUE_RE = re.compile(r"[\W_\d]+")
+
+
+def wants_human(text: str) -> bool:
+    """True when the customer asks to talk to a person."""
+    return bool(_HUMAN_RE.search(text))
+
+
+def is_complaint(text: str) -> bool:
+    return bool(_COMPLAINT_RE.search(text))
+
+
+def _only(pattern: re.Pattern, text: str) -> bool:
+    """True when `pattern` matches and nothing but filler words and punctuation remains without it."""
+    if not pattern.search(text):
+        return False
+    rest = pattern.sub(" ", text)
+    rest = _GREETING_RE.sub(" ", _THANKS_RE.sub(" ", _GOODBYE_RE.sub(" ", rest)))
+    rest = _FILLER_RE.sub(" ", rest)
+    return not _RESIDUE_RE.sub("", rest)
+
+
+@dataclass(frozen=True)
+class Intent:
+    name: str
+    confidence: float
+    method: str  # "rule" | "examples" | "default"
+
+
+def rule_intent(text: str) -> Intent | None:
+    """The intent the rules are sure of, or None."""
+    if wants_human(text):
+        return Intent(HUMAN, 1.0, "rule")
+    if is_complaint(text):
+        return Intent(COMPLAINT, 1.0, "rule")
+    for name, pattern in ((GOODBYE, _GOODBYE_RE), (THANKS, _THANKS_RE), (GREETING, _GREETING_RE)):
+        if _only(pattern, text):
+            return Intent(name, 1.0, "rule")
+    return None
+
+
+def read_examples(path: Path = EXAMPLES_FILE) -> list[tuple[str, str]]:
+    """(text, intent) pairs from a CSV with `text` and `intent` columns."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [(r["text"].strip(), r["intent"].strip()) for r in csv.DictReader(fh) if r.get("text", "").strip()]
+    unknown = sorted({i for _, i in rows} - set(INTENTS))
+    if unknown:
+        raise ValueError(f"{path}: unknown intents {unknown}; use {', '.join(INTENTS)}")
+    return rows
+
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+Readable = Callable[[Sequence[str]], list[float]]
+
+
+class IntentClassifier:
+    """Rules, then the nearest labelled example. `embed` returns unit vectors (zero rows for unreadable text)."""
+
+    def __init__(self, examples: Sequence[tuple[str, str]], embed: Embed | None = None):
+        self.examples = list(examples)
+        self.embed = embed
+
+    @cached_property
+    def _vectors(self) -> np.ndarray:
+        assert self.embed is not None
+        return self.embed([t for t, _ in self.examples])
+
+    def classify(self, text: str) -> Intent:
+        ruled = rule_intent(text)
+        if ruled is not None:
+            return ruled
+        if self.embed is None or not self.examples or len(text.split()) > EXAMPLE_MAX_WORDS:
+            return Intent(QUESTION, 0.0, "default")
+        vector = self.embed([text])[0]
+        if not vector.any():
+            return Intent(QUESTION, 0.0, "default")
+        return nearest_example(vector, self._vectors, [i for _, i in self.examples])
+
+
+def nearest_example(vector: np.ndarray, vectors: np.ndarray, labels: Sequence[str]) -> Intent:
+    """The nearest example's intent when it is close and clearly closer than the nearest question."""
+    sims = vectors @ vector
+    best = int(np.argmax(sims))
+    question_sims = [s for s, label in zip(sims, labels) if label == QUESTION]
+    nearest_question = max(question_sims, default=-1.0)
+    label, sim = labels[best], float(sims[best])
+    if label != QUESTION and sim >= EXAMPLE_MIN_SIMILARITY and sim - nearest_question >= EXAMPLE_MARGIN:
+        return Intent(label, sim, "examples")
+    return Intent(QUESTION, float(nearest_question), "default")
