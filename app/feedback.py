@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.database import Database
 from app.errors import InputError, NotFoundError
-from app.schema import Feedback, KnowledgeGap, Message, utcnow
+from app.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
 
 RATINGS = ("up", "down")
 GAP_ABSTAINED = "abstained"
@@ -74,7 +74,7 @@ class FeedbackStore:
             )
             db.add(row)
             db.flush()
-            record = FeedbackRecord(row.id, message_id, message.conversation_id, rating, comment, row.created_at.isoformat())
+            record = FeedbackRecord(row.id, message_id, message.conversation_id, rating, comment, iso_utc(row.created_at))
             db.expunge(message)
             return record, message
 
@@ -105,7 +105,7 @@ class FeedbackStore:
             query = query.where(KnowledgeGap.created_at >= since)
         with self.db.read() as db:
             return [
-                GapRecord(r.id, r.question, r.language, r.reason, r.conversation_id, r.message_id, r.created_at.isoformat())
+                GapRecord(r.id, r.question, r.language, r.reason, r.conversation_id, r.message_id, iso_utc(r.created_at))
                 for r in db.scalars(query).all()
             ]
 

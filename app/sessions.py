@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -20,7 +19,7 @@ from sqlalchemy import func, select, update
 from app import handoff
 from app.database import Database
 from app.errors import InputError, NotFoundError
-from app.schema import Conversation, Message, utcnow
+from app.schema import Conversation, Message, iso_utc, utcnow
 
 ROLES = ("user", "assistant", "agent", "system")
 MAX_ID_CHARS = 64
@@ -103,10 +102,6 @@ class ConversationRecord:
         }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _message(row: Message) -> MessageRecord:
     return MessageRecord(
         id=row.id,
@@ -116,7 +111,7 @@ def _message(row: Message) -> MessageRecord:
         mode=row.mode,
         sources=list(row.sources or []),
         latency_ms=row.latency_ms,
-        created_at=_iso(row.created_at) or "",
+        created_at=iso_utc(row.created_at) or "",
         intent=row.intent,
         query=row.query,
         reply_to=row.reply_to,
@@ -129,9 +124,9 @@ def _conversation(row: Conversation, messages: int = 0, last: str | None = None)
     return ConversationRecord(
         id=row.id,
         status=row.status,
-        created_at=_iso(row.created_at) or "",
-        updated_at=_iso(row.updated_at) or "",
-        status_since=_iso(row.status_since),
+        created_at=iso_utc(row.created_at) or "",
+        updated_at=iso_utc(row.updated_at) or "",
+        status_since=iso_utc(row.status_since),
         handoff_reason=row.handoff_reason,
         agent=row.agent,
         slots=dict(row.slots or {}),

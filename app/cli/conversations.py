@@ -153,15 +153,16 @@ def sessions_show(session_id: str, as_json: bool) -> None:
     agent = f" with {conversation.agent}" if conversation.agent else ""
     click.secho(f"Session {conversation.id}: {conversation.status}{agent}", bold=True)
     if conversation.handoff_reason:
-        click.echo(f"Handed over: {conversation.handoff_reason}, since {conversation.status_since}")
+        click.echo(f"Handed over ({conversation.handoff_reason}); {conversation.status} since {conversation.status_since}")
     if conversation.slots:
         click.echo("Slots: " + ", ".join(f"{k}={v}" for k, v in conversation.slots.items()))
+    asked = {m.id: m.content for m in messages if m.role == "user"}
     for m in messages:
         who = ROLE_LABELS.get(m.role, m.role) + (f" {m.author}" if m.author and m.role == "agent" else "")
         details = " · ".join(x for x in (m.mode, f"{m.latency_ms} ms" if m.latency_ms is not None else None) if x)
         click.secho(f"\n#{m.id} {who}" + (f"  [{details}]" if details else ""), bold=True)
         click.echo(m.content)
-        if m.query and m.query != m.content and m.role == "assistant":
+        if m.query and m.role == "assistant" and m.query != asked.get(m.reply_to):
             click.secho(f"  searched: {m.query}", dim=True)
         for i, source in enumerate(m.sources, start=1):
             click.secho(f"  [{i}] {source.get('title', '')} ({source.get('source', '')})", dim=True)
