@@ -18,6 +18,7 @@ from typing import Any
 
 from app.components import Components
 from app.errors import InputError
+from app.settings import Settings
 from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION, Document, check_label
 from ingest.errors import LoadError
 from ingest.limits import Limits
@@ -125,20 +126,26 @@ class _Run:
         self.pending_chunks = 0
 
 
+def limits_from(settings: Settings) -> Limits:
+    """The file limits KEFU_MAX_FILE_MB and friends set, for every file Kefu reads."""
+    i = settings.ingest
+    return Limits(
+        max_file_mb=i.max_file_mb,
+        parse_timeout_s=i.parse_timeout,
+        parse_memory_mb=i.parse_memory_mb,
+        max_zip_entries=i.max_zip_entries,
+        max_unzipped_mb=i.max_unzipped_mb,
+        max_zip_ratio=i.max_zip_ratio,
+    )
+
+
 class Ingestion:
     def __init__(self, components: Components):
         self.c = components
 
     def file_loader(self) -> FileLoader:
         i = self.c.settings.ingest
-        limits = Limits(
-            max_file_mb=i.max_file_mb,
-            parse_timeout_s=i.parse_timeout,
-            parse_memory_mb=i.parse_memory_mb,
-            max_zip_entries=i.max_zip_entries,
-            max_unzipped_mb=i.max_unzipped_mb,
-            max_zip_ratio=i.max_zip_ratio,
-        )
+        limits = limits_from(self.c.settings)
         embedder = self.c.embedder
         chunking = ChunkingOptions(
             count_tokens=embedder.count_tokens, max_tokens=min(i.chunk_tokens, embedder.max_tokens), overlap=i.chunk_overlap

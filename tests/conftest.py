@@ -23,6 +23,13 @@ ES_SKIP_REASON = (
     "(or export KEFU_ES_URL=http://localhost:9200)"
 )
 
+# The PostgreSQL tier: an existing server when given, else one started from Debian's package (tests/postgres_server.py).
+TEST_DATABASE_URL = os.environ.get("KEFU_TEST_DATABASE_URL")
+POSTGRES_SKIP_REASON = (
+    "no PostgreSQL: install Debian's `postgresql` package (initdb/pg_ctl, as `.ci/run` does) or set "
+    "KEFU_TEST_DATABASE_URL=postgresql://user:password@host/db"
+)
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -32,6 +39,33 @@ def pytest_runtest_setup(item):
     """`@pytest.mark.elasticsearch` tests need a server: skipped, with the reason, when KEFU_ES_URL is unset."""
     if item.get_closest_marker("elasticsearch") and "KEFU_ES_URL" not in ES_ENV:
         pytest.skip(ES_SKIP_REASON)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session: KEFU_TEST_DATABASE_URL's, or one started here; skipped (failed under
+    CI=true) with the reason when neither is possible."""
+    from postgres_server import ExternalPostgres, PostgresServer, find_bindir
+
+    if TEST_DATABASE_URL:
+        yield ExternalPostgres(TEST_DATABASE_URL)
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(POSTGRES_SKIP_REASON)
+        pytest.skip(POSTGRES_SKIP_REASON)
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty sessions database: a SQLite file, and (the `postgres` tier) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    return request.getfixturevalue("postgres_server").create_database()
 
 
 @pytest.fixture(autouse=True)

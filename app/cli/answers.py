@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.base import get_service, main, print_json
+from app.cli.base import ProgressBar, get_service, main, print_json
 from app.errors import InputError
 
 
@@ -82,6 +82,41 @@ def _read_questions(path: Path) -> list[tuple[str, str]]:
     if not items:
         raise InputError(f"questions file {path} holds no questions")
     return items
+
+
+@main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the answered sheet (.csv or .xlsx).")  # fmt: skip
+@click.option("--column", default=None, help="The question column's name (default: question, 问题, q, ...).")
+@click.option("--restart", is_flag=True, help="Forget the answers of an interrupted run and start over.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def batch(input_path: Path, output_path: Path, column: str | None, restart: bool, progress: bool | None, as_json: bool) -> None:
+    """Answer every question of a CSV/XLSX sheet: the rows come back with answer, mode, confidence, sources and
+    error. Interrupted, the same command continues where it stopped."""
+    from app.batch import run_batch
+    from app.ingestion import limits_from
+
+    service = get_service()
+    bar = ProgressBar(enabled=progress, force=bool(progress))
+
+    def show(p) -> None:
+        bar.draw(p.done, p.total, "questions" + (f" ({p.resumed} from the interrupted run)" if p.resumed else ""))
+
+    try:
+        report = run_batch(service.ask_batch, input_path, output_path, column, restart,
+                           limits_from(service.settings), on_progress=show)  # fmt: skip
+    finally:
+        bar.clear()
+    if as_json:
+        print_json(report.to_dict())
+        return
+    modes = ", ".join(f"{v} {k}" for k, v in sorted(report.modes.items()))
+    click.echo(
+        f"{report.rows} rows written to {report.output} ({modes}; {report.errors} with errors) in "
+        f"{report.seconds:.1f} s" + (f"; {report.resumed} were answered by the interrupted run" if report.resumed else "")
+    )
 
 
 @main.command()

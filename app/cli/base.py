@@ -58,25 +58,34 @@ def main() -> None:
 
 
 class ProgressBar:
-    """One line on stderr, redrawn in place: files done of total, documents and chunks written."""
+    """One line on stderr redrawn in place: a bar, done of total, and what is happening. Off unless stderr is a
+    terminal or `force`; when stderr is not a terminal (a log file) each tenth of the way is a line of its own."""
 
     WIDTH = 24
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self, enabled: bool | None = None, force: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.enabled = force or (self.tty if enabled is None else enabled)
         self.shown = False
+        self._logged_tenth = -1
 
-    def update(self, p) -> None:
+    def draw(self, done: int, total: int, text: str = "") -> None:
         if not self.enabled:
             return
-        filled = int(self.WIDTH * p.files_done / max(1, p.files_total))
-        current = Path(p.current).name[:30]
-        line = (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {p.files_done}/{p.files_total} files · "
-            f"{p.documents} documents · {p.chunks} chunks · {current}"
-        )
-        click.echo("\r" + line[:110].ljust(110), nl=False, err=True)
-        self.shown = True
+        filled = int(self.WIDTH * done / max(1, total))
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {text}".rstrip()
+        if self.tty:
+            click.echo("\r" + line[:110].ljust(110), nl=False, err=True)
+            self.shown = True
+            return
+        tenth = 10 * done // max(1, total)
+        if tenth != self._logged_tenth:
+            self._logged_tenth = tenth
+            click.echo(line, err=True)
+
+    def files(self, p) -> None:
+        """An ingest's progress (`app.ingestion.IngestProgress`)."""
+        self.draw(p.files_done, p.files_total, f"files · {p.documents} documents · {p.chunks} chunks · {Path(p.current).name[:30]}")
 
     def clear(self) -> None:
         if self.shown:

@@ -21,7 +21,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str,
     """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store."""
     service = get_service()
     status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
-    bar = ProgressBar(enabled=sys.stderr.isatty())
+    bar = ProgressBar()
 
     def show(result) -> None:
         if as_json:
@@ -37,7 +37,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str,
 
     try:
         report = service.ingest(
-            paths, prune=prune, on_file=show, on_progress=bar.update, collection=collection, audience=audience
+            paths, prune=prune, on_file=show, on_progress=bar.files, collection=collection, audience=audience
         )
     finally:
         bar.clear()
