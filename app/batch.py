@@ -116,8 +116,9 @@ def read_table(path: Path, column: str | None = None, limits: Limits | None = No
             f"{path.name} has no question column (looked for {looked}; found {', '.join(map(repr, header))}): "
             "name it with --column"
         )
-    width = len(header)
-    return Table(header, [(r + [""] * width)[: max(width, len(r))] for r in rows], index)
+    width = max([len(header)] + [len(r) for r in rows])
+    header = header + [f"column{n}" for n in range(len(header) + 1, width + 1)]  # cells past the header are kept
+    return Table(header, [r + [""] * (width - len(r)) for r in rows], index)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app import handoff
 from app.database import Database
@@ -153,10 +154,13 @@ class SessionStore:
         with self.db.read() as db:
             if db.get(Conversation, conversation_id) is not None:
                 return conversation_id
-        with self.db.write() as db:
-            if db.get(Conversation, conversation_id) is None:
-                now = utcnow()
-                db.add(Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now, status_since=now))
+        try:
+            with self.db.write() as db:
+                if db.get(Conversation, conversation_id) is None:
+                    now = utcnow()
+                    db.add(Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now, status_since=now))
+        except IntegrityError:
+            pass  # another process created it between our read and our write (PostgreSQL: read committed)
         return conversation_id
 
     def get(self, conversation_id: str) -> ConversationRecord:

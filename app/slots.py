@@ -88,7 +88,8 @@ def match_product(text: str, products: Sequence[str]) -> str | None:
     """The product named in `text`: its full name, or (for names of two words or more) every word after
     the first, the brand ("buds pro" for "Lumen Buds Pro"; "手表 S2" for "流明手表 S2")."""
     haystack = _key(text)
-    for name in products:  # longest first: "Lumen Buds Pro" before "Lumen Buds"
+    products = sorted(products, key=len, reverse=True)  # "Lumen Buds Pro" before "Lumen Buds"
+    for name in products:
         if _key(name) in haystack:
             return name
     for name in products:

@@ -180,3 +180,21 @@ def test_kefu_feedback_and_gaps_group_questions_by_meaning(use_kb):
     assert {g["question"] for g in groups[1:]} == {"Can I buy a drone from you?", "How much does shipping cost?"}
     assert "×2" in kefu("gaps")
     assert "not a date" in kefu("gaps", "--since", "yesterday", expect=1)
+
+
+def test_kefu_chat_streams_answers_and_takes_commands_in_english_and_chinese(use_kb):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    script = "\n".join(["退货期限是多久？", "那耳机呢？", "/bad not what I asked", "/frobnicate", "/new",
+                        "How much does shipping cost?", "/good", "/human", "where is my parcel?", "/quit"]) + "\n"  # fmt: skip
+    result = CliRunner().invoke(main, ["chat"], input=script, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "30 天" in out and "入耳式耳机耳塞套" in out  # the follow-up was answered from the returns policy
+    assert "Thank you for the feedback." in out and "Unknown command /frobnicate" in out
+    assert "$4.99" in out and "connecting you with a human agent" in out and "number 1 in the queue" in out
+    sessions = kefu_json("sessions", "list")["sessions"]
+    assert len(sessions) == 2 and {s["status"] for s in sessions} == {"bot", "waiting_agent"}
+    assert kefu_json("gaps")["gaps"][0]["question"] == "耳机的退货期限是多久？"  # /bad made it a gap
