@@ -78,9 +78,10 @@ class Components:
     @component
     def embedder(self):
         from rag.embeddings import EmbeddingConfig, make_embedder
+        from rag.query_cache import QueryCachingEmbedder
 
         e = self.settings.embedding
-        return make_embedder(
+        return QueryCachingEmbedder(make_embedder(
             EmbeddingConfig(
                 model=e.embedding_model,
                 device=e.embedding_device,
@@ -89,7 +90,7 @@ class Components:
                 query_prefix=e.embedding_query_prefix,
                 document_prefix=e.embedding_document_prefix,
             )
-        )
+        ))
 
     @component
     def store(self):
@@ -270,7 +271,13 @@ class Components:
         from app.intents import IntentClassifier, read_examples
         from rag.indexing import embed_readable
 
-        return IntentClassifier(read_examples(), lambda texts: embed_readable(self.embedder, list(texts), query=True))
+        embedder = self.embedder
+        return IntentClassifier(
+            read_examples(),
+            lambda texts: embed_readable(embedder, list(texts), query=True),
+            cache=self.settings.core.home / "cache",
+            model=f"{embedder.name}:{embedder.dimension}",
+        )
 
     @component
     def dialogue(self):

@@ -16,6 +16,8 @@ function passed in.
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -137,16 +139,40 @@ Readable = Callable[[Sequence[str]], list[float]]
 
 
 class IntentClassifier:
-    """Rules, then the nearest labelled example. `embed` returns unit vectors (zero rows for unreadable text)."""
+    """Rules, then the nearest labelled example. `embed` returns unit vectors (zero rows for unreadable text).
+    With a `cache` folder, the examples' vectors are kept there (one file per embedding model and example set),
+    so a new process does not embed them again."""
 
-    def __init__(self, examples: Sequence[tuple[str, str]], embed: Embed | None = None):
+    def __init__(self, examples: Sequence[tuple[str, str]], embed: Embed | None = None, cache: Path | None = None,
+                 model: str = ""):  # fmt: skip
         self.examples = list(examples)
         self.embed = embed
+        self.cache = cache
+        self.model = model
 
     @cached_property
     def _vectors(self) -> np.ndarray:
         assert self.embed is not None
-        return self.embed([t for t, _ in self.examples])
+        texts = [t for t, _ in self.examples]
+        if self.cache is None:
+            return self.embed(texts)
+        key = hashlib.sha256("\x00".join([self.model, *texts]).encode("utf-8")).hexdigest()[:24]
+        path = self.cache / f"intent-examples-{key}.npy"
+        try:
+            vectors = np.load(path)
+            if vectors.shape[0] == len(texts):
+                return vectors
+        except (OSError, ValueError):
+            pass
+        vectors = self.embed(texts)
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + f".{os.getpid()}.npy")
+            np.save(partial, vectors)
+            os.replace(partial, path)
+        except OSError:
+            pass  # a read-only home only costs the next process the embedding
+        return vectors
 
     def classify(self, text: str) -> Intent:
         ruled = rule_intent(text)

@@ -82,3 +82,24 @@ def test_gaps_group_by_vector_or_by_terms_and_most_asked_come_first():
     # Without vectors, wordings that share most terms still group.
     by_terms = group_gaps(records[:3], None, lambda text: text.lower().rstrip("?").split())
     assert [g.count for g in by_terms] == [2, 1]
+
+
+def test_the_query_cache_embeds_a_repeated_query_once(embedder):
+    from rag.query_cache import QueryCachingEmbedder
+
+    calls = []
+
+    class Counting:
+        name = embedder.name
+
+        def embed_queries(self, texts):
+            calls.append(list(texts))
+            return embedder.embed_queries(texts)
+
+    cached = QueryCachingEmbedder(Counting(), size=2)
+    first = cached.embed_queries(["refund", "shipping", "refund"])
+    again = cached.embed_queries(["shipping", "warranty"])
+    assert calls == [["refund", "shipping"], ["warranty"]]
+    assert np.allclose(first[0], first[2]) and np.allclose(first[1], again[0])
+    cached.embed_queries(["refund"])  # evicted (size 2): embedded again
+    assert calls[-1] == ["refund"]
