@@ -129,11 +129,13 @@ class DialogueManager:
     def ask(self, text: str, session_id: str | None = None) -> Answer:
         return self.turn(text, session_id).finish()
 
-    def turn(self, text: str, session_id: str | None = None) -> Reply:
-        """Answer one customer message in the conversation `session_id` (a new one when None), streamed."""
+    def turn(self, text: str, session_id: str | None = None, owner: str | None = None,
+             customer_id: str | None = None) -> Reply:  # fmt: skip
+        """Answer one customer message in the conversation `session_id` (a new one when None, recorded as
+        started by `owner` for `customer_id`), streamed."""
         started = time.perf_counter()
         text = checked_question(text)
-        conversation_id = self.sessions.open(session_id)
+        conversation_id = self.sessions.open(session_id, owner, customer_id)
 
         def pieces(reply: Reply) -> Iterator[str]:
             language = detect_language(text) or "en"

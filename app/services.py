@@ -86,11 +86,13 @@ class KefuService:
     def ask(self, question: str, session_id: str | None = None) -> Answer:
         return self.ask_stream(question, session_id).finish()
 
-    def ask_stream(self, question: str, session_id: str | None = None) -> Reply:
+    def ask_stream(self, question: str, session_id: str | None = None, owner: str | None = None,
+                   customer_id: str | None = None) -> Reply:  # fmt: skip
         """A customer's message in a conversation: iterate for the reply's text as it is written, then
-        `.answer` (or `.finish()`) for the result."""
+        `.answer` (or `.finish()`) for the result. A new conversation records its `owner` (the principal that
+        started it) and `customer_id`."""
         self.components.check_index()
-        return self.components.dialogue.turn(question, session_id)
+        return self.components.dialogue.turn(question, session_id, owner, customer_id)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answer many independent questions (batch FAQ answering): one batched search and generation."""
@@ -108,9 +110,9 @@ class KefuService:
     def history(self, session_id: str) -> list[MessageRecord]:
         return self.components.sessions.messages(session_id)
 
-    def request_human(self, session_id: str | None) -> Answer:
+    def request_human(self, session_id: str | None, owner: str | None = None) -> Answer:
         sessions = self.components.sessions
-        return self.components.dialogue.request_human(sessions.open(session_id))
+        return self.components.dialogue.request_human(sessions.open(session_id, owner))
 
     def agent_reply(self, session_id: str, agent: str, text: str) -> MessageRecord:
         return self.components.dialogue.agent_reply(session_id, agent, text)

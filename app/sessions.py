@@ -87,6 +87,8 @@ class ConversationRecord:
     slots: dict[str, Any] = field(default_factory=dict)
     messages: int = 0
     last_message: str | None = None
+    owner: str | None = None
+    customer_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +102,7 @@ class ConversationRecord:
             "slots": self.slots,
             "messages": self.messages,
             "last_message": self.last_message,
+            "customer_id": self.customer_id,
         }
 
 
@@ -133,6 +136,8 @@ def _conversation(row: Conversation, messages: int = 0, last: str | None = None)
         slots=dict(row.slots or {}),
         messages=messages,
         last_message=last,
+        owner=row.owner,
+        customer_id=row.customer_id,
     )
 
 
@@ -148,9 +153,11 @@ class SessionStore:
 
     # -- conversations ------------------------------------------------------------------------------------
 
-    def open(self, conversation_id: str | None = None) -> str:
-        """The id of an existing conversation, creating it (with this id, or a new one) if needed."""
-        conversation_id = check_id(conversation_id) if conversation_id else uuid.uuid4().hex[:16]
+    def open(self, conversation_id: str | None = None, owner: str | None = None, customer_id: str | None = None) -> str:
+        """The id of an existing conversation, creating it (with this id, or a new random one: 122 bits, so an
+        id is also the key to an anonymous customer's conversation) if needed. `owner` (the principal that
+        starts it) and `customer_id` (the customer as the channel names them) are recorded on creation."""
+        conversation_id = check_id(conversation_id) if conversation_id else uuid.uuid4().hex
         with self.db.read() as db:
             if db.get(Conversation, conversation_id) is not None:
                 return conversation_id
@@ -158,7 +165,8 @@ class SessionStore:
             with self.db.write() as db:
                 if db.get(Conversation, conversation_id) is None:
                     now = utcnow()
-                    db.add(Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now, status_since=now))
+                    db.add(Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now,
+                                        status_since=now, owner=owner, customer_id=customer_id))  # fmt: skip
         except IntegrityError:
             pass  # another process created it between our read and our write (PostgreSQL: read committed)
         return conversation_id

@@ -1,0 +1,135 @@
+"""The service as a principal may use it: every call checks the role (`app.auth`) on the server side before it
+reaches `KefuService`, so a page or client that forges its state still cannot upload, delete, read another
+customer's conversation or reply as an agent.
+
+Front ends that serve more than their operator (the web app, the HTTP API) call this, never `KefuService`
+directly for anything privileged: `AccessControl(service, principal)`. The CLI is the local operator
+(`auth.LOCAL_OPERATOR`, an admin) and may call the service itself.
+
+- customers: ask in a conversation they started (or hold the id of), read it, rate its answers, ask for a person;
+- agents: the queue, any transcript, replies, take / release / resolve, batch answering, knowledge gaps;
+- admins: documents (upload, list, delete) and everything agents may do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from app.auth import ADMIN, AGENT, CUSTOMER, PermissionDenied, Principal, require
+
+if TYPE_CHECKING:
+    from app.answerer import Reply
+    from app.answering import Answer
+    from app.feedback import FeedbackRecord
+    from app.gaps import GapGroup
+    from app.ingestion import IngestReport
+    from app.services import KefuService
+    from app.sessions import ConversationRecord, MessageRecord
+    from rag.store import DocumentInfo
+
+
+class AccessControl:
+    def __init__(self, service: KefuService, principal: Principal):
+        self.service = service
+        self.principal = principal
+
+    # -- customers ----------------------------------------------------------------------------------------
+
+    def _own(self, session_id: str) -> ConversationRecord:
+        """The conversation, when this principal may see it; PermissionDenied (never "not found", which would
+        tell a guesser that the id exists) otherwise."""
+        require(self.principal, CUSTOMER, "read a conversation")
+        from app.errors import NotFoundError
+
+        try:
+            conversation = self.service.conversation(session_id)
+        except NotFoundError:
+            if self.principal.can(AGENT):
+                raise
+            raise PermissionDenied("this conversation is not yours") from None
+        if not self.principal.owns(session_id, conversation.owner):
+            raise PermissionDenied("this conversation is not yours")
+        return conversation
+
+    def ask_stream(self, question: str, session_id: str | None = None, customer_id: str | None = None) -> Reply:
+        """A customer's message: in a new conversation (owned by this principal) or one of theirs."""
+        require(self.principal, CUSTOMER, "ask")
+        if session_id is not None and self._exists(session_id):
+            self._own(session_id)
+        return self.service.ask_stream(question, session_id, owner=self.principal.id or None, customer_id=customer_id)
+
+    def _exists(self, session_id: str) -> bool:
+        from app.errors import NotFoundError
+
+        try:
+            self.service.conversation(session_id)
+            return True
+        except NotFoundError:
+            return False
+
+    def conversation(self, session_id: str) -> ConversationRecord:
+        return self._own(session_id)
+
+    def history(self, session_id: str) -> list[MessageRecord]:
+        self._own(session_id)
+        return self.service.history(session_id)
+
+    def feedback(self, message_id: int, rating: str, comment: str | None = None) -> FeedbackRecord:
+        message = self.service.components.sessions.message(message_id)
+        self._own(message.conversation_id)
+        return self.service.feedback(message_id, rating, comment)
+
+    def request_human(self, session_id: str | None) -> Answer:
+        require(self.principal, CUSTOMER, "ask for a person")
+        if session_id is not None and self._exists(session_id):
+            self._own(session_id)
+        return self.service.request_human(session_id, owner=self.principal.id or None)
+
+    # -- agents -------------------------------------------------------------------------------------------
+
+    def conversations(self, status: str | None = None, limit: int = 100) -> list[ConversationRecord]:
+        require(self.principal, AGENT, "see the conversations")
+        return self.service.conversations(status, limit)
+
+    def agent_reply(self, session_id: str, text: str) -> MessageRecord:
+        require(self.principal, AGENT, "reply as an agent")
+        return self.service.agent_reply(session_id, self.principal.name, text)
+
+    def take(self, session_id: str) -> ConversationRecord:
+        require(self.principal, AGENT, "take a conversation")
+        return self.service.take(session_id, self.principal.name)
+
+    def release(self, session_id: str) -> ConversationRecord:
+        require(self.principal, AGENT, "release a conversation")
+        return self.service.release(session_id, self.principal.name)
+
+    def resolve(self, session_id: str) -> ConversationRecord:
+        require(self.principal, AGENT, "resolve a conversation")
+        return self.service.resolve(session_id, self.principal.name)
+
+    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
+        require(self.principal, AGENT, "answer a batch")
+        return self.service.ask_batch(questions)
+
+    def gaps(self, limit: int = 20) -> list[GapGroup]:
+        require(self.principal, AGENT, "see the knowledge gaps")
+        return self.service.gaps(limit=limit)
+
+    # -- admins -------------------------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        require(self.principal, ADMIN, "list documents")
+        return self.service.documents()
+
+    def stats(self) -> dict[str, Any]:
+        require(self.principal, ADMIN, "see the knowledge base")
+        return self.service.stats()
+
+    def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], **options) -> IngestReport:
+        require(self.principal, ADMIN, "upload documents")
+        return self.service.ingest_uploads(uploads, **options)
+
+    def delete_documents(self, doc_ids: Sequence[str]) -> int:
+        require(self.principal, ADMIN, "delete documents")
+        return self.service.delete_documents(doc_ids)
