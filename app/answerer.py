@@ -14,6 +14,7 @@ for the searches and one batched generation for every answer that needs the mode
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from app import answering
 from app.answering import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
 from app.citations import CitationStream, check_citations
 from app.errors import ConfigError, InputError
+from app.output_policy import LeakCheck, OutputPolicy, PolicyStream, public_source
 from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
 from app.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
 from app.settings import AnswerSettings
@@ -117,6 +119,8 @@ class Answerer:
         generator: Callable[[], Generator | None] | None = None,
         max_new_tokens: int = 512,
         rewriter: QueryRewriter | None = None,
+        policy: Callable[[], OutputPolicy] | None = None,
+        canary: str | None = None,
     ):
         self.retriever = retriever
         self.analyzer = analyzer
@@ -124,6 +128,33 @@ class Answerer:
         self._generator = generator  # called only when an answer must be written: FAQ and abstain need no model
         self.max_new_tokens = max_new_tokens
         self.rewriter = rewriter or HeuristicRewriter()
+        self._policy = policy
+        # In every system prompt; a reply that holds it has leaked the prompt. One per deployment (Components
+        # keeps it under KEFU_HOME), so the same question gets the same prompt in every process.
+        self.canary = canary or "kefu-" + secrets.token_hex(8)
+
+    @property
+    def policy(self) -> OutputPolicy:
+        """The output policy every answer passes (its allowed link hosts follow the knowledge base)."""
+        return self._policy() if self._policy is not None else OutputPolicy()
+
+    def for_customer(self, answer: Answer) -> Answer:
+        """The answer as a customer may see it: the output policy on its text and on every source it shows
+        (passage text, title, section), and sources named without server paths."""
+        policy = self.policy
+        result = policy.apply(answer.answer, answer.language)
+        answer.answer = result.text
+        answer.guardrails += list(result.changes)
+        shown = []
+        for source in answer.sources:
+            entry = dict(source)
+            for key in ("text", "title", "section"):
+                if isinstance(entry.get(key), str):
+                    entry[key] = policy.apply(entry[key]).text
+            entry["source"] = public_source(str(entry.get("source", "")))
+            shown.append(entry)
+        answer.sources = shown
+        return answer
 
     @property
     def generator(self) -> Generator | None:
@@ -176,7 +207,7 @@ class Answerer:
             if isinstance(decision.outcome, Grounded):
                 answer = yield from self._write(decision.outcome, history, reply)
             else:
-                answer = decision.outcome
+                answer = self.for_customer(decision.outcome)
                 yield answer.answer
             answer.query = decision.rewrite.query
             answer.latency_ms = int((time.perf_counter() - decision.started) * 1000)
@@ -213,24 +244,30 @@ class Answerer:
     # -- write and check ----------------------------------------------------------------------------------
 
     def _extractive(self, g: Grounded) -> Answer:
-        return answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms)
+        """The extractive answer, as a customer may see it."""
+        return self.for_customer(answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms))
 
     def _prompt(self, grounded: Grounded, history: Sequence[HistoryItem], generator: Generator) -> Prompt:
         budget = generator.context_tokens - self.max_new_tokens
         try:
             return build_prompt(
-                grounded.question, grounded.passages(), history_turns(history), generator.count_tokens, budget, grounded.language
-            )
+                grounded.question, grounded.passages(), history_turns(history), generator.count_tokens, budget,
+                grounded.language, canary=self.canary,
+            )  # fmt: skip
         except ValueError as exc:
             raise ConfigError(
                 f"{exc} ({generator.context_tokens} context tokens minus {self.max_new_tokens} for the answer): "
                 "raise KEFU_CONTEXT_TOKENS or lower KEFU_MAX_NEW_TOKENS"
             ) from exc
 
+    def _leak_check(self, prompt: Prompt) -> LeakCheck:
+        return LeakCheck([self.canary], prompt.messages[0]["content"])
+
     def _generated(self, text: str, grounded: Grounded, prompt: Prompt) -> Answer | None:
-        """The checked generated answer, or None when the model said nothing a customer could read."""
+        """The checked generated answer, as a customer may see it; None when the model said nothing a customer
+        could read, or gave its instructions away (the extractive answer replaces it)."""
         check = check_citations(text, len(prompt.passages))
-        if not check.text.strip():
+        if not check.text.strip() or self._leak_check(prompt)(text):
             return None
         sources = []
         for number, j in enumerate(grounded.chosen[: len(prompt.passages)], start=1):
@@ -238,7 +275,8 @@ class Answerer:
             entry["cited"] = number in check.cited
             sources.append(entry)
         confidence = grounded.chosen[0].relevance if grounded.chosen else None
-        return Answer(check.text, MODE_GENERATED, sources, language=grounded.language, confidence=confidence)
+        answer = self.for_customer(Answer(check.text, MODE_GENERATED, sources, language=grounded.language, confidence=confidence))
+        return None if any(c.startswith("blocked") for c in answer.guardrails) else answer
 
     def _write(self, grounded: Grounded, history: Sequence[HistoryItem], reply: Reply):
         """Stream a generated answer (or, without a generator, yield the extractive one)."""
@@ -250,14 +288,18 @@ class Answerer:
         prompt = reply.prompt = self._prompt(grounded, history, generator)
         pieces: list[str] = []
         citations = CitationStream(len(prompt.passages))
+        shown = PolicyStream(self.policy, grounded.language, self._leak_check(prompt))
         for piece in generator.stream(prompt.messages, self.max_new_tokens):
             pieces.append(piece)
-            yield citations.feed(piece)
-        yield citations.flush()
-        answer = self._generated("".join(pieces), grounded, prompt)
-        if answer is None:  # all reasoning and no answer, or nothing at all: quote the passages instead
+            yield shown.feed(citations.feed(piece))
+            if shown.blocked:
+                break  # a blocked pattern or a leak: stop generating; nothing more of it is shown
+        yield shown.feed(citations.flush()) + shown.flush()
+        answer = None if shown.blocked else self._generated("".join(pieces), grounded, prompt)
+        if answer is None:  # nothing readable, or nothing a customer may see: quote the passages instead
             answer = self._extractive(grounded)
-            yield answer.answer
+            answer.guardrails += shown.changes
+            yield ("\n\n" if "".join(shown.released).strip() else "") + answer.answer
         return answer
 
     # -- a batch ------------------------------------------------------------------------------------------
@@ -269,7 +311,7 @@ class Answerer:
         questions = [checked_question(q) for q in questions]
         languages = [detect_language(q) or "en" for q in questions]
         decided = self._decide(questions, languages, filters) if questions else []
-        results: list[Answer | None] = [d if isinstance(d, Answer) else None for d in decided]
+        results: list[Answer | None] = [self.for_customer(d) if isinstance(d, Answer) else None for d in decided]
         grounded = [(i, d) for i, d in enumerate(decided) if isinstance(d, Grounded)]
         generator = self.generator if grounded else None
         if generator is None:

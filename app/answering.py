@@ -73,6 +73,7 @@ class Answer:
     message_id: int | None = None  # the stored answer's id (for feedback), when stored
     question_id: int | None = None  # the stored customer message it answers
     status: str | None = None  # the conversation's handoff status after this turn
+    guardrails: list[str] = field(default_factory=list)  # what the output policy changed (for the audit log)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,12 +13,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app.errors import ConfigError
 from app.settings import Settings, load_settings
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    products: list[str]
+    link_hosts: list[str]
 
 INDEX_CHECK_SECONDS = 30.0
 CATALOGUE_SECONDS = 60.0
@@ -57,7 +64,7 @@ class Components:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._index_checked_at = float("-inf")
-        self._catalogue: tuple[float, list[str]] = (float("-inf"), [])
+        self._catalogue: tuple[float, Catalogue | None] = (float("-inf"), None)
 
     def built(self, name: str) -> bool:
         """Whether a component has been built (for `close` and the UI's warm-up status)."""
@@ -146,21 +153,44 @@ class Components:
         index_spec(self.embedder, self.analyzer).check(self.store.index_spec())
         self._index_checked_at = now
 
-    def products(self) -> list[str]:
-        """Product names the slots recognise: manual titles in the knowledge base and KEFU_PRODUCTS. Read from
-        the store at most once a minute (a full document list), so another process's ingest shows up soon."""
-        from app.slots import product_names
+    def catalogue(self) -> Catalogue:
+        """What the knowledge base says about itself: product names (manual titles and KEFU_PRODUCTS) and the
+        sites answers may link to (its sources' hosts and KEFU_ALLOWED_LINK_DOMAINS). Read from the store at
+        most once a minute (a full document list), so another process's ingest shows up soon."""
+        read_at, catalogue = self._catalogue
+        if catalogue is None or time.monotonic() - read_at >= CATALOGUE_SECONDS:
+            from app.output_policy import hosts_of
+            from app.slots import product_names
 
-        read_at, names = self._catalogue
-        if time.monotonic() - read_at >= CATALOGUE_SECONDS:
-            titles = [d.title for d in self.store.list_documents()]
-            names = product_names(titles, self.settings.dialogue.product_list())
-            self._catalogue = (time.monotonic(), names)
-        return names
+            documents = self.store.list_documents()
+            catalogue = Catalogue(
+                products=product_names([d.title for d in documents], self.settings.dialogue.product_list()),
+                link_hosts=hosts_of([d.source for d in documents] + [str(d.metadata.get("url", "")) for d in documents]),
+            )
+            self._catalogue = (time.monotonic(), catalogue)
+        return catalogue
+
+    def products(self) -> list[str]:
+        return self.catalogue().products
 
     def forget_catalogue(self) -> None:
-        """After an ingest or delete in this process: read the product names again on the next turn."""
-        self._catalogue = (float("-inf"), [])
+        """After an ingest or delete in this process: read the catalogue again on the next turn."""
+        self._catalogue = (float("-inf"), None)
+
+    @component
+    def _blocked_patterns(self) -> list[str]:
+        return self.settings.guardrails.blocked_patterns()
+
+    def output_policy(self):
+        """The output policy for customer-visible text, with today's allowed link hosts."""
+        from app.output_policy import OutputPolicy
+
+        g = self.settings.guardrails
+        return OutputPolicy(
+            link_hosts=[*self.catalogue().link_hosts, *g.link_domains()],
+            image_hosts=g.image_hosts(),
+            blocked_patterns=self._blocked_patterns,
+        )
 
     # -- conversations ------------------------------------------------------------------------------------
 
@@ -183,6 +213,31 @@ class Components:
         return FeedbackStore(self.database)
 
     # -- answering ----------------------------------------------------------------------------------------
+
+    @component
+    def canary(self) -> str:
+        """This deployment's prompt canary, made once and kept in KEFU_HOME (readable by its owner only)."""
+        import os
+        import secrets
+
+        path = self.settings.core.home / "canary"
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+            if value:
+                return value
+        except OSError:
+            pass
+        value = "kefu-" + secrets.token_hex(8)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(value)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip() or value  # another process made it first
+        except OSError:
+            pass  # a read-only home: this process keeps its own
+        return value
 
     def generator_config(self):
         from inference.generator import GeneratorConfig
@@ -264,6 +319,8 @@ class Components:
             lambda: self.generator,  # loaded only when an answer is to be written
             g.max_new_tokens,
             self.rewriter,
+            self.output_policy,
+            self.canary,
         )
 
     @component

@@ -159,6 +159,48 @@ class DialogueSettings(_Group):
         return [p.strip() for p in self.products.split(",") if p.strip()]
 
 
+class GuardrailSettings(_Group):
+    allowed_link_domains: str = Field(
+        "",
+        description="Hosts (comma-separated; subdomains included) answers may link to, besides the sites of the "
+        "knowledge base's own source URLs. Every other link loses its target.",
+    )
+    allowed_image_hosts: str = Field(
+        "", description="Hosts (comma-separated) images in answers may load from; none by default (images become their alt text)."
+    )
+    blocked_patterns_file: Path | None = Field(
+        None,
+        description="A file of regular expressions (one per line, `#` comments) that block an answer outright; "
+        "cryptocurrency wallet addresses are always blocked.",
+    )
+
+    def link_domains(self) -> list[str]:
+        return [d.strip() for d in self.allowed_link_domains.split(",") if d.strip()]
+
+    def image_hosts(self) -> list[str]:
+        return [d.strip() for d in self.allowed_image_hosts.split(",") if d.strip()]
+
+    def blocked_patterns(self) -> list[str]:
+        """The patterns of KEFU_BLOCKED_PATTERNS_FILE; a ConfigError names the file or line that is wrong."""
+        if self.blocked_patterns_file is None:
+            return []
+        import re
+
+        from app.errors import ConfigError
+
+        try:
+            lines = self.blocked_patterns_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read KEFU_BLOCKED_PATTERNS_FILE {self.blocked_patterns_file}: {exc}") from None
+        patterns = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        for number, pattern in enumerate(patterns, start=1):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"KEFU_BLOCKED_PATTERNS_FILE pattern {pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
 class GenerationSettings(_Group):
     llm: Literal["auto", "transformers", "openai", "extractive"] = Field(
         "auto",
@@ -248,6 +290,7 @@ class Settings(BaseModel):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

@@ -51,7 +51,7 @@ def main() -> None:
     # The same chunk texts, read again (timed apart), then embedded bare with the indexer's own function.
     started = time.perf_counter()
     texts: list[str] = []
-    with service.file_loader() as loader:
+    with service.ingestion.file_loader() as loader:
         for path, problem in discover(paths):
             if problem is None:
                 try:
