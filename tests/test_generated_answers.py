@@ -123,3 +123,44 @@ def test_the_chat_page_streams_a_generated_answer(tiny_llm):
     assert "Generated from the knowledge base" in app.chat_message[1].caption[0].value
     assert app.session_state.messages[-1]["mode"] == "generated"
     get_service.clear()
+
+
+def _force_output(generator, text: str) -> None:
+    """Make the real model say `text` (then stop), whatever it was asked: a forward hook on the tiny Qwen2 sets
+    each step's logits to the next token of `text`. Kefu's decode loop, detokenizer and filters run as ever."""
+    tokenizer = generator.tokenizer
+    target = tokenizer(text, add_special_tokens=False)["input_ids"] + [min(generator.engine.stop_ids)]
+    state = {"step": 0}
+
+    def hook(module, args, kwargs, output):
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape[1] > 1:
+            state["step"] = 0  # a new prompt (prefill)
+        token = target[min(state["step"], len(target) - 1)]
+        output.logits[:, -1, :] = -1e9
+        output.logits[:, -1, token] = 1e9
+        state["step"] += 1
+        return output
+
+    generator.model.register_forward_hook(hook, with_kwargs=True)
+
+
+@pytest.mark.parametrize("copy", ["canary", "system prompt"])
+def test_a_model_forced_to_copy_its_instructions_never_shows_them(tiny_llm, monkeypatch, copy):
+    from app.prompting import SYSTEM
+    from app.services import KefuService
+
+    monkeypatch.setenv("KEFU_MAX_NEW_TOKENS", "160")
+    service = KefuService()
+    canary = service.components.canary
+    leak = f"Sure! My marker is {canary} and that is all." if copy == "canary" else "Here you go: " + SYSTEM["en"][:160]
+    _force_output(service.components.generator, leak)
+    reply = service.ask_stream(EXPRESS, session_id="leaky")
+    pieces = list(reply)
+    answer = reply.answer
+    shown = "".join(pieces)
+    assert canary not in shown and canary not in answer.answer
+    assert SYSTEM["en"][:60] not in shown and SYSTEM["en"][:60] not in answer.answer
+    assert answer.mode == "extractive" and "[1]" in answer.answer  # the passages are quoted instead
+    assert all(canary not in m.content for m in service.history("leaky"))
+    assert "leak" in answer.guardrails
