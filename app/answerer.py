@@ -24,7 +24,7 @@ from app import answering
 from app.answering import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
 from app.citations import CitationStream, check_citations
 from app.errors import ConfigError, InputError
-from app.output_policy import LeakCheck, OutputPolicy, PolicyStream, public_source
+from app.output_policy import LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
 from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
 from app.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
 from app.settings import AnswerSettings
@@ -38,13 +38,17 @@ MAX_QUESTION_CHARS = 4000
 HITS_PER_QUESTION = 8
 
 
-def checked_question(question: str | None) -> str:
-    """The question stripped; InputError when it is empty or too long."""
-    question = (question or "").strip()
+def checked_question(question: str | None, limit: int = MAX_QUESTION_CHARS) -> str:
+    """The customer's text made safe to process: lone surrogates (bytes that were not UTF-8, as a shell passes
+    them) become U+FFFD, control and invisible characters go, and it is stripped. InputError when it is empty,
+    too long, or mostly unreadable."""
+    question = clean_text(question or "").strip()
     if not question:
         raise InputError("the question is empty: type what you want to know")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    if len(question) > limit:
+        raise InputError(f"the question is {len(question)} characters long; the limit is {limit}")
+    if question.count("\ufffd") * 2 > len(question):
+        raise InputError("the question is not readable text (it was not valid UTF-8): check your terminal's encoding")
     return question
 
 

@@ -185,21 +185,18 @@ class OutputPolicy:
         return "".join(p if i % 2 else disarm(p) for i, p in enumerate(protected))
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _INVISIBLE = set("\u200b\u2060\u2028\u2029\ufeff\u00ad") | {chr(c) for c in range(0x202A, 0x202F)} | {chr(c) for c in range(0x2066, 0x206A)}
 
 
 def clean_text(text: str) -> str:
-    """Text without control characters (tab and newline kept; CR LF becomes LF), lone surrogates, private-use
+    """Text without control characters (tab and newline kept; CR LF becomes LF), lone surrogates (as U+FFFD), private-use
     characters, or the invisible ones that hide or reorder text (zero-width space, bidirectional overrides)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = text.encode("utf-8", errors="replace").decode("utf-8", errors="replace") if _has_surrogates(text) else text
+    text = _SURROGATE_RE.sub("\ufffd", text)
     return "".join(
         c for c in text if c in "\n\t" or (unicodedata.category(c) not in ("Cc", "Cs", "Co") and c not in _INVISIBLE)
     )
-
-
-def _has_surrogates(text: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def public_source(source: str) -> str:

@@ -22,6 +22,11 @@ CountTokens = Callable[[Sequence[str]], list[int]]
 _SENTENCE_END_RE = re.compile(r"(?<=[。！？；])[”’」』\"')）]*|(?<=[.!?;])[\"')]*(?=\s+[^a-z\s])|(?<=[!?;])(?=\s)")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n")
 _WORD_RE = re.compile(r"\S+\s*|\s+")
+# No unit is longer than this many characters: BERT-style tokenizers turn a longer "word" into one unknown
+# token, so a token count alone would let a 3 MB run of letters through as one chunk.
+MAX_WORD_CHARS = 100
+MAX_CHARS_PER_TOKEN = 8  # a chunk holds at most max_tokens * 8 characters (real text: about 4 per token, or 1.5 in Chinese)
+_LONG_WORD_RE = re.compile(r"\S{%d}" % (MAX_WORD_CHARS + 1))
 _CJK_SPLIT_RE = re.compile(f"[{CJK_CLASS}]|[^{CJK_CLASS}]+")
 
 
@@ -63,6 +68,27 @@ def _split_words(text: str) -> list[str]:
     return units
 
 
+def _fitting(words: list[str], count_tokens: CountTokens, max_tokens: int) -> list[str]:
+    """Words, in order, with any longer than MAX_WORD_CHARS characters or `max_tokens` tokens cut into pieces
+    that fit (a file that is one 3 MB "word" must still become chunks within the limits)."""
+    pieces: list[str] = []
+    for word in words:
+        pieces.extend(word[i : i + MAX_WORD_CHARS] for i in range(0, len(word), MAX_WORD_CHARS))
+    out: list[str] = []
+    for piece, count in zip(pieces, count_tokens(pieces)):
+        out.extend(_halved(piece, count, count_tokens, max_tokens))
+    return out
+
+
+def _halved(piece: str, count: int, count_tokens: CountTokens, max_tokens: int) -> list[str]:
+    """A piece that a tokenizer spends too many tokens on (emoji, rare scripts), halved until each part fits."""
+    if count <= max_tokens or len(piece) == 1:
+        return [piece]
+    left, right = piece[: len(piece) // 2], piece[len(piece) // 2 :]
+    left_count, right_count = count_tokens([left, right])
+    return _halved(left, left_count, count_tokens, max_tokens) + _halved(right, right_count, count_tokens, max_tokens)
+
+
 def _units(text: str, count_tokens: CountTokens, max_tokens: int) -> tuple[list[str], list[int], list[bool]]:
     """Break text into units no longer than max_tokens: sentences, or words where a sentence is too long.
 
@@ -76,7 +102,11 @@ def _units(text: str, count_tokens: CountTokens, max_tokens: int) -> tuple[list[
         sentences = split_sentences(paragraph.strip() + "\n\n")
         units.extend(sentences)
         para_end.extend([False] * (len(sentences) - 1) + [True])
-    counts = count_tokens(units)
+    # A unit with a very long "word", or very long altogether, goes to words at once: tokenizers take time
+    # superlinear in a word's length (300,000 letters: 20 s), so it is never counted whole.
+    whole = [len(u) <= max_tokens * MAX_CHARS_PER_TOKEN and not _LONG_WORD_RE.search(u) for u in units]
+    known = iter(count_tokens([u for u, w in zip(units, whole) if w]))
+    counts = [next(known) if w else max_tokens + 1 for w in whole]
     out_units: list[str] = []
     out_counts: list[int] = []
     out_para: list[bool] = []
@@ -86,26 +116,32 @@ def _units(text: str, count_tokens: CountTokens, max_tokens: int) -> tuple[list[
             out_counts.append(count)
             out_para.append(is_end)
             continue
-        words = _split_words(unit)
+        words = _fitting(_split_words(unit), count_tokens, max_tokens)
         word_counts = count_tokens(words)
         for i, (word, wc) in enumerate(zip(words, word_counts)):
             out_units.append(word)
-            out_counts.append(min(wc, max_tokens))  # a single over-long "word" is cut by the embedder, not us
+            out_counts.append(wc)
             out_para.append(is_end and i == len(words) - 1)
     return out_units, out_counts, out_para
 
 
-def window(counts: Sequence[int], para_end: Sequence[bool], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
-    """Greedy windows [start, end) over units: each at most max_tokens, ending at a paragraph end when one
-    falls in the window's second half, each next window starting so that it re-reads about `overlap` tokens."""
+def window(
+    counts: Sequence[int], para_end: Sequence[bool], max_tokens: int, overlap: int, lengths: Sequence[int] | None = None
+) -> list[tuple[int, int]]:
+    """Greedy windows [start, end) over units: each at most max_tokens (and, given the units' lengths, at most
+    max_tokens * MAX_CHARS_PER_TOKEN characters), ending at a paragraph end when one falls in the window's second
+    half, each next window starting so that it re-reads about `overlap` tokens."""
     spans: list[tuple[int, int]] = []
     n = len(counts)
+    lengths = lengths if lengths is not None else [0] * n
+    max_chars = max_tokens * MAX_CHARS_PER_TOKEN
     start = 0
     while start < n:
-        total = 0
+        total = chars = 0
         end = start
-        while end < n and total + counts[end] <= max_tokens:
+        while end < n and total + counts[end] <= max_tokens and chars + lengths[end] <= max_chars:
             total += counts[end]
+            chars += lengths[end]
             end += 1
         end = max(end, start + 1)
         if end < n:
@@ -120,9 +156,14 @@ def window(counts: Sequence[int], para_end: Sequence[bool], max_tokens: int, ove
         if end >= n:
             break
         next_start = end
-        back = 0
-        while next_start - 1 > start and back + counts[next_start - 1] <= overlap:
+        back = back_chars = 0
+        while (
+            next_start - 1 > start
+            and back + counts[next_start - 1] <= overlap
+            and back_chars + lengths[next_start - 1] <= max_chars // 4
+        ):
             back += counts[next_start - 1]
+            back_chars += lengths[next_start - 1]
             next_start -= 1
         start = next_start
     return spans
@@ -131,7 +172,7 @@ def window(counts: Sequence[int], para_end: Sequence[bool], max_tokens: int, ove
 def chunk_block(block: Block, count_tokens: CountTokens, max_tokens: int, overlap: int) -> list[str]:
     units, counts, para_end = _units(block.text, count_tokens, max_tokens)
     texts = []
-    for start, end in window(counts, para_end, max_tokens, overlap):
+    for start, end in window(counts, para_end, max_tokens, overlap, [len(u) for u in units]):
         text = "".join(units[start:end]).strip()
         if text:
             texts.append(text)
