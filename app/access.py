@@ -57,7 +57,9 @@ class AccessControl:
         require(self.principal, CUSTOMER, "ask")
         if session_id is not None and self._exists(session_id):
             self._own(session_id)
-        return self.service.ask_stream(question, session_id, owner=self.principal.id or None, customer_id=customer_id)
+        return self.service.ask_stream(
+            question, session_id, owner=self.principal.id or None, customer_id=customer_id, actor=self.principal
+        )
 
     def _exists(self, session_id: str) -> bool:
         from app.errors import NotFoundError
@@ -84,7 +86,7 @@ class AccessControl:
         require(self.principal, CUSTOMER, "ask for a person")
         if session_id is not None and self._exists(session_id):
             self._own(session_id)
-        return self.service.request_human(session_id, owner=self.principal.id or None)
+        return self.service.request_human(session_id, owner=self.principal.id or None, actor=self.principal)
 
     # -- agents -------------------------------------------------------------------------------------------
 
@@ -94,19 +96,19 @@ class AccessControl:
 
     def agent_reply(self, session_id: str, text: str) -> MessageRecord:
         require(self.principal, AGENT, "reply as an agent")
-        return self.service.agent_reply(session_id, self.principal.name, text)
+        return self.service.agent_reply(session_id, self.principal.name, text, actor=self.principal)
 
     def take(self, session_id: str) -> ConversationRecord:
         require(self.principal, AGENT, "take a conversation")
-        return self.service.take(session_id, self.principal.name)
+        return self.service.take(session_id, self.principal.name, actor=self.principal)
 
     def release(self, session_id: str) -> ConversationRecord:
         require(self.principal, AGENT, "release a conversation")
-        return self.service.release(session_id, self.principal.name)
+        return self.service.release(session_id, self.principal.name, actor=self.principal)
 
     def resolve(self, session_id: str) -> ConversationRecord:
         require(self.principal, AGENT, "resolve a conversation")
-        return self.service.resolve(session_id, self.principal.name)
+        return self.service.resolve(session_id, self.principal.name, actor=self.principal)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         require(self.principal, AGENT, "answer a batch")
@@ -128,8 +130,8 @@ class AccessControl:
 
     def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], **options) -> IngestReport:
         require(self.principal, ADMIN, "upload documents")
-        return self.service.ingest_uploads(uploads, **options)
+        return self.service.ingest_uploads(uploads, actor=self.principal, **options)
 
     def delete_documents(self, doc_ids: Sequence[str]) -> int:
         require(self.principal, ADMIN, "delete documents")
-        return self.service.delete_documents(doc_ids)
+        return self.service.delete_documents(doc_ids, actor=self.principal)

@@ -125,6 +125,7 @@ class Answerer:
         rewriter: QueryRewriter | None = None,
         policy: Callable[[], OutputPolicy] | None = None,
         canary: str | None = None,
+        max_question_chars: int = MAX_QUESTION_CHARS,
     ):
         self.retriever = retriever
         self.analyzer = analyzer
@@ -133,9 +134,14 @@ class Answerer:
         self.max_new_tokens = max_new_tokens
         self.rewriter = rewriter or HeuristicRewriter()
         self._policy = policy
+        self.max_question_chars = max_question_chars
         # In every system prompt; a reply that holds it has leaked the prompt. One per deployment (Components
         # keeps it under KEFU_HOME), so the same question gets the same prompt in every process.
         self.canary = canary or "kefu-" + secrets.token_hex(8)
+
+    def check(self, question: str | None) -> str:
+        """The question cleaned; InputError when it is empty, unreadable or longer than KEFU_MAX_MESSAGE_CHARS."""
+        return checked_question(question, self.max_question_chars)
 
     @property
     def policy(self) -> OutputPolicy:
@@ -192,7 +198,7 @@ class Answerer:
         abstain?) before the answer is written. A question that abstains alone is searched once more with
         the conversation's subject beside it."""
         started = time.perf_counter()
-        question = checked_question(question)
+        question = self.check(question)
         language = detect_language(question) or "en"
         rewrite = self.rewriter.rewrite(question, history, slots) if history or slots else Rewrite(question, False)
         outcome = self._decide([rewrite.query], [language], filters)[0]
@@ -312,7 +318,7 @@ class Answerer:
         """Answer independent questions (no conversation): one embedding batch, one batched generation.
         InputError for an empty or over-long question (check them first to report them per row)."""
         started = time.perf_counter()
-        questions = [checked_question(q) for q in questions]
+        questions = [self.check(q) for q in questions]
         languages = [detect_language(q) or "en" for q in questions]
         decided = self._decide(questions, languages, filters) if questions else []
         results: list[Answer | None] = [self.for_customer(d) if isinstance(d, Answer) else None for d in decided]

@@ -75,6 +75,15 @@ class Answer:
     status: str | None = None  # the conversation's handoff status after this turn
     guardrails: list[str] = field(default_factory=list)  # what the output policy changed (for the audit log)
 
+    def verdicts(self) -> dict[str, Any]:
+        """The guardrails' verdicts on this answer, for the audit log (never text)."""
+        out: dict[str, Any] = {}
+        if self.guardrails:
+            out["output"] = sorted(set(self.guardrails))[:20]
+        if self.intent == "attack":
+            out["injection"] = True
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.errors import KefuError
+from app.errors import ClientError, KefuError
 
 CUSTOMER = "customer"
 AGENT = "agent"
@@ -21,11 +21,11 @@ ROLES = (CUSTOMER, AGENT, ADMIN)  # in order of rights
 STAFF_ROLES = (AGENT, ADMIN)  # roles a user account or a staff key can have
 
 
-class PermissionDenied(KefuError):
+class PermissionDenied(ClientError):
     """The principal's role does not allow the action (HTTP 403)."""
 
 
-class AuthenticationError(KefuError):
+class AuthenticationError(ClientError):
     """No valid credentials: a wrong password, an unknown or revoked key, an expired session (HTTP 401)."""
 
 

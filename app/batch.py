@@ -248,11 +248,11 @@ def sources_cell(answer: Answer) -> str:
     return " | ".join(parts)
 
 
-def row_problem(question: str) -> str | None:
+def row_problem(question: str, limit: int = MAX_QUESTION_CHARS) -> str | None:
     if not question.strip():
         return "empty question"
-    if len(question.strip()) > MAX_QUESTION_CHARS:
-        return f"question too long ({len(question.strip())} characters; the limit is {MAX_QUESTION_CHARS})"
+    if len(question.strip()) > limit:
+        return f"question too long ({len(question.strip())} characters; the limit is {limit})"
     return None
 
 
@@ -265,6 +265,7 @@ def run_batch(
     limits: Limits | None = None,
     group_rows: int = GROUP_ROWS,
     on_progress: Callable[[BatchProgress], None] | None = None,
+    max_chars: int = MAX_QUESTION_CHARS,
 ) -> BatchReport:
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -285,7 +286,7 @@ def run_batch(
         on_progress(BatchProgress(len(done), len(table.rows), resumed))
     for start in range(0, len(todo), group_rows):
         group = todo[start : start + group_rows]
-        records = _answer_group(answer_batch, [table.rows[i][table.question] for i in group], group)
+        records = _answer_group(answer_batch, [table.rows[i][table.question] for i in group], group, max_chars)
         _append(journal, records)
         done.update((r["row"], r) for r in records)
         if on_progress:
@@ -308,8 +309,9 @@ def run_batch(
                        time.perf_counter() - started)  # fmt: skip
 
 
-def _answer_group(answer_batch: Callable[[list[str]], list[Answer]], questions: list[str], rows: list[int]) -> list[dict[str, Any]]:
-    problems = [row_problem(q) for q in questions]
+def _answer_group(answer_batch: Callable[[list[str]], list[Answer]], questions: list[str], rows: list[int],
+                  max_chars: int) -> list[dict[str, Any]]:  # fmt: skip
+    problems = [row_problem(q, max_chars) for q in questions]
     valid = [i for i, p in enumerate(problems) if p is None]
     answers = answer_batch([questions[i].strip() for i in valid]) if valid else []
     by_position = dict(zip(valid, answers))

@@ -202,8 +202,11 @@ class Components:
 
     @component
     def sessions(self):
+        """The conversations; opening them first removes those past KEFU_RETENTION_DAYS (when set)."""
         from app.sessions import SessionStore
 
+        if self.settings.guardrails.retention_days:
+            self.privacy.purge_older_than(self.settings.guardrails.retention_days)
         return SessionStore(self.database)
 
     @component
@@ -211,6 +214,25 @@ class Components:
         from app.feedback import FeedbackStore
 
         return FeedbackStore(self.database)
+
+    @component
+    def audit(self):
+        from app.audit import AuditLog
+
+        return AuditLog(self.database)
+
+    @component
+    def privacy(self):
+        from app.privacy import Privacy
+
+        return Privacy(self.database)
+
+    @component
+    def limiter(self):
+        from app.limits import RateLimiter
+
+        g = self.settings.guardrails
+        return RateLimiter(self.sessions, self.audit, g.rate_per_session, g.rate_per_client)
 
     # -- answering ----------------------------------------------------------------------------------------
 
@@ -321,6 +343,7 @@ class Components:
             self.rewriter,
             self.output_policy,
             self.canary,
+            self.settings.guardrails.max_message_chars,
         )
 
     @component

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 from app import answering, handoff, intents
-from app.answerer import Answerer, Reply, checked_question
+from app.answerer import Answerer, Reply
 from app.answering import MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK, Answer
 from app.errors import InputError
 from app.feedback import GAP_ABSTAINED, GAP_NOT_HELPFUL, FeedbackRecord, FeedbackStore
@@ -134,7 +134,7 @@ class DialogueManager:
         """Answer one customer message in the conversation `session_id` (a new one when None, recorded as
         started by `owner` for `customer_id`), streamed."""
         started = time.perf_counter()
-        text = checked_question(text)
+        text = self.answerer.check(text)
         conversation_id = self.sessions.open(session_id, owner, customer_id)
 
         def pieces(reply: Reply) -> Iterator[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.components import Components
-from app.errors import InputError, NotFoundError
+from app.errors import InputError, NotFoundError, redact
 from rag.store import DocumentInfo
 
 
@@ -31,7 +31,8 @@ class KnowledgeBase:
         return deleted
 
     def stats(self) -> dict[str, Any]:
-        return self.c.store.stats()
+        """The store's counts and facts; a URL in them is shown without its password."""
+        return {k: redact(v) if isinstance(v, str) else v for k, v in self.c.store.stats().items()}
 
     def rebuild(self) -> dict[str, Any]:
         return self.c.store.rebuild()

@@ -10,12 +10,16 @@ Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees ev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.audit import AuditEntry
+from app.auth import LOCAL_OPERATOR, Principal
 from app.components import Components
+from app.errors import InputError
 from app.ingestion import IngestProgress, IngestReport, Ingestion
 from app.knowledge import KnowledgeBase
 from app.settings import Settings
@@ -41,12 +45,18 @@ class KefuService:
 
     # -- ingest -------------------------------------------------------------------------------------------
 
-    def ingest(self, paths, **options) -> IngestReport:
+    def ingest(self, paths, actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
         """See `Ingestion.ingest`: prune, on_file, on_progress, collection, audience."""
-        return self.ingestion.ingest(paths, **options)
+        with self.components.audit.action("ingest", actor):
+            return self.ingestion.ingest(paths, **options)
 
-    def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], **options) -> IngestReport:
-        return self.ingestion.ingest_uploads(uploads, **options)
+    def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
+        """Uploaded files (name, bytes): at most KEFU_MAX_UPLOAD_FILES at once."""
+        limit = self.settings.guardrails.max_upload_files
+        if len(uploads) > limit:
+            raise InputError(f"{len(uploads)} files in one upload; the limit is {limit} (KEFU_MAX_UPLOAD_FILES)")
+        with self.components.audit.action("upload", actor):
+            return self.ingestion.ingest_uploads(uploads, **options)
 
     # -- search -------------------------------------------------------------------------------------------
 
@@ -57,6 +67,9 @@ class KefuService:
         return self.components.answer_retriever if customer_facing else self.components.retriever
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: SearchFilter | None = None) -> list[SearchHit]:
+        from app.answerer import checked_question
+
+        query = checked_question(query, self.settings.guardrails.max_query_chars)
         self.components.check_index()
         return self.components.retriever.search(query, k=k, mode=mode, filters=filters)
 
@@ -87,12 +100,39 @@ class KefuService:
         return self.ask_stream(question, session_id).finish()
 
     def ask_stream(self, question: str, session_id: str | None = None, owner: str | None = None,
-                   customer_id: str | None = None) -> Reply:  # fmt: skip
+                   customer_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> Reply:  # fmt: skip
         """A customer's message in a conversation: iterate for the reply's text as it is written, then
         `.answer` (or `.finish()`) for the result. A new conversation records its `owner` (the principal that
-        started it) and `customer_id`."""
-        self.components.check_index()
-        return self.components.dialogue.turn(question, session_id, owner, customer_id)
+        started it) and `customer_id`. Rate-limited per conversation and per client (not for the local
+        operator); every turn, answered or failed, is one audit record."""
+        from app.answerer import Reply
+
+        c = self.components
+        entry = AuditEntry("turn", actor, session_id, prompt_chars=len(question or ""))
+        started = time.perf_counter()
+        try:
+            c.check_index()
+            c.limiter.check(actor, session_id)
+            inner = c.dialogue.turn(question, session_id, owner, customer_id)
+        except BaseException as exc:
+            entry.error_code = type(exc).__name__[:32]
+            c.audit.record(entry, int((time.perf_counter() - started) * 1000))
+            raise
+
+        def pieces(reply: Reply):
+            try:
+                yield from inner
+                answer = inner.finish()
+                reply.answer, reply.prompt = answer, inner.prompt
+                entry.session_id, entry.mode, entry.answer_chars = answer.session_id, answer.mode, len(answer.answer)
+                entry.verdicts = answer.verdicts()
+            except BaseException as exc:
+                entry.error_code = type(exc).__name__[:32]
+                raise
+            finally:
+                c.audit.record(entry, int((time.perf_counter() - started) * 1000))
+
+        return Reply(pieces)
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answer many independent questions (batch FAQ answering): one batched search and generation."""
@@ -110,21 +150,30 @@ class KefuService:
     def history(self, session_id: str) -> list[MessageRecord]:
         return self.components.sessions.messages(session_id)
 
-    def request_human(self, session_id: str | None, owner: str | None = None) -> Answer:
+    def request_human(self, session_id: str | None, owner: str | None = None, actor: Principal = LOCAL_OPERATOR) -> Answer:
         sessions = self.components.sessions
-        return self.components.dialogue.request_human(sessions.open(session_id, owner))
+        with self.components.audit.action("request_human", actor, session_id) as entry:
+            answer = self.components.dialogue.request_human(sessions.open(session_id, owner))
+            entry.session_id = answer.session_id
+            return answer
 
-    def agent_reply(self, session_id: str, agent: str, text: str) -> MessageRecord:
-        return self.components.dialogue.agent_reply(session_id, agent, text)
+    def agent_reply(self, session_id: str, agent: str, text: str, actor: Principal = LOCAL_OPERATOR) -> MessageRecord:
+        with self.components.audit.action("agent_reply", actor, session_id) as entry:
+            message = self.components.dialogue.agent_reply(session_id, agent, text)
+            entry.answer_chars = len(message.content)
+            return message
 
-    def take(self, session_id: str, agent: str) -> ConversationRecord:
-        return self.components.dialogue.take(session_id, agent)
+    def take(self, session_id: str, agent: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
+        with self.components.audit.action("take", actor, session_id):
+            return self.components.dialogue.take(session_id, agent)
 
-    def release(self, session_id: str, agent: str) -> ConversationRecord:
-        return self.components.dialogue.release(session_id, agent)
+    def release(self, session_id: str, agent: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
+        with self.components.audit.action("release", actor, session_id):
+            return self.components.dialogue.release(session_id, agent)
 
-    def resolve(self, session_id: str, agent: str) -> ConversationRecord:
-        return self.components.dialogue.resolve(session_id, agent)
+    def resolve(self, session_id: str, agent: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
+        with self.components.audit.action("resolve", actor, session_id):
+            return self.components.dialogue.resolve(session_id, agent)
 
     def feedback(self, message_id: int, rating: str, comment: str | None = None) -> FeedbackRecord:
         return self.components.dialogue.feedback(message_id, rating, comment)
@@ -155,8 +204,9 @@ class KefuService:
     def documents(self) -> list[DocumentInfo]:
         return self.knowledge.documents()
 
-    def delete_documents(self, doc_ids: Sequence[str]) -> int:
-        return self.knowledge.delete(doc_ids)
+    def delete_documents(self, doc_ids: Sequence[str], actor: Principal = LOCAL_OPERATOR) -> int:
+        with self.components.audit.action("delete_documents", actor):
+            return self.knowledge.delete(doc_ids)
 
     def stats(self) -> dict[str, Any]:
         return self.knowledge.stats()
@@ -169,6 +219,27 @@ class KefuService:
 
     def import_index(self, path: Path) -> dict[str, Any]:
         return self.knowledge.import_(path)
+
+    # -- privacy and audit --------------------------------------------------------------------------------
+
+    def erase(self, session_id: str | None = None, customer_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
+        """Remove a conversation, or every conversation of a customer, with all that refers to them."""
+        if (session_id is None) == (customer_id is None):
+            raise InputError("erase one --session ID or one --user ID")
+        privacy = self.components.privacy
+        counts = privacy.erase_session(session_id) if session_id else privacy.erase_customer(customer_id or "")
+        self.components.audit.record(AuditEntry("erase", actor, verdicts={k: v for k, v in counts.items() if k != "sessions"}))
+        return counts
+
+    def purge_expired(self) -> dict[str, Any]:
+        """Remove conversations older than KEFU_RETENTION_DAYS (nothing when it is 0)."""
+        days = self.settings.guardrails.retention_days
+        if not days:
+            return {"conversations": 0, "sessions": []}
+        return self.components.privacy.purge_older_than(days)
+
+    def audit_log(self, since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        return self.components.audit.records(since, limit)
 
     def close(self) -> None:
         self.components.close()

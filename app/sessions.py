@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -278,6 +279,14 @@ class SessionStore:
                 select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
             ).all()
             return [_message(r) for r in reversed(rows)]
+
+    def customer_messages_since(self, conversation_id: str, since: datetime) -> int:
+        with self.db.read() as db:
+            return db.scalar(
+                select(func.count()).where(
+                    Message.conversation_id == conversation_id, Message.role == "user", Message.created_at >= since
+                )
+            ) or 0
 
     def messages(self, conversation_id: str) -> list[MessageRecord]:
         """Every message of the conversation, oldest first (a transcript)."""

@@ -174,6 +174,21 @@ class GuardrailSettings(_Group):
         "cryptocurrency wallet addresses are always blocked.",
     )
 
+    max_message_chars: int = Field(4000, ge=100, le=100_000, description="Longest customer message, in characters.")
+    max_query_chars: int = Field(1000, ge=10, le=100_000, description="Longest search query (`kefu search`, the retrieval test), in characters.")
+    rate_per_session: int = Field(
+        20, ge=0, description="Most customer messages per minute in one conversation (0: no limit)."
+    )
+    rate_per_client: int = Field(
+        60, ge=0, description="Most customer messages per minute from one client (browser, API key); a detected "
+        "injection attempt counts three times (0: no limit)."
+    )
+    max_upload_files: int = Field(20, ge=1, description="Most files in one upload (web app, API).")
+    retention_days: int = Field(
+        0, ge=0, description="Conversations untouched for this many days are deleted, with their feedback, gaps and "
+        "audit records (0: kept until erased)."
+    )
+
     def link_domains(self) -> list[str]:
         return [d.strip() for d in self.allowed_link_domains.split(",") if d.strip()]
 
@@ -354,4 +369,6 @@ if __name__ == "__main__":  # pragma: no cover - a docs generator
     elif "--env-example" in sys.argv:
         print(env_example(), end="")
     else:
-        print(load_settings().model_dump_json(indent=2))
+        from app.errors import redact
+
+        print(redact(load_settings().model_dump_json(indent=2)))  # secrets are SecretStr; URLs lose their passwords

@@ -105,8 +105,8 @@ def batch(input_path: Path, output_path: Path, column: str | None, restart: bool
         bar.draw(p.done, p.total, "questions" + (f" ({p.resumed} from the interrupted run)" if p.resumed else ""))
 
     try:
-        report = run_batch(service.ask_batch, input_path, output_path, column, restart,
-                           limits_from(service.settings), on_progress=show)  # fmt: skip
+        report = run_batch(service.ask_batch, input_path, output_path, column, restart, limits_from(service.settings),
+                           on_progress=show, max_chars=service.settings.guardrails.max_message_chars)  # fmt: skip
     finally:
         bar.clear()
     if as_json:

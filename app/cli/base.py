@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from app.errors import USER_ERRORS, debug_enabled
+from app.errors import USER_ERRORS, debug_enabled, redact
 
 
 class _Group(click.Group):
@@ -25,7 +25,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(redact(str(exc))) from exc
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
@@ -37,7 +37,7 @@ class _Group(click.Group):
             if debug_enabled():
                 raise
             raise click.ClickException(
-                f"unexpected {type(exc).__name__}: {exc} (set KEFU_DEBUG=1 to see the traceback)"
+                f"unexpected {type(exc).__name__}: {redact(str(exc))} (set KEFU_DEBUG=1 to see the traceback)"
             ) from exc
 
 

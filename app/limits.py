@@ -1,0 +1,42 @@
+"""Rate limits on customer messages, per conversation and per client, counted in the SQL database so that
+every process and node sharing it enforces the same limit (no separate counter service to run).
+
+- per conversation: the customer's messages in it during the last minute (KEFU_RATE_PER_SESSION);
+- per client (a browser, an API key, a signed-in user): the turns the audit log holds for it during the last
+  minute (KEFU_RATE_PER_CLIENT); a turn the injection detector flagged counts three times.
+
+The local operator (the CLI) is not limited. Over a limit, `RateLimited` says when to try again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from app.audit import AuditLog, actor_id
+from app.auth import Principal
+from app.errors import RateLimited
+from app.schema import utcnow
+from app.sessions import SessionStore
+
+WINDOW_SECONDS = 60
+FLAGGED_WEIGHT = 3
+
+
+class RateLimiter:
+    def __init__(self, sessions: SessionStore, audit: AuditLog, per_session: int, per_client: int):
+        self.sessions = sessions
+        self.audit = audit
+        self.per_session = per_session
+        self.per_client = per_client
+
+    def check(self, principal: Principal, session_id: str | None) -> None:
+        if principal.kind == "local":
+            return
+        since = utcnow() - timedelta(seconds=WINDOW_SECONDS)
+        if self.per_session and session_id and self.sessions.customer_messages_since(session_id, since) >= self.per_session:
+            raise RateLimited(
+                f"too many messages in this conversation: at most {self.per_session} a minute. Please wait a moment.",
+                WINDOW_SECONDS,
+            )
+        if self.per_client and self.audit.count_since("turn", actor_id(principal), since, FLAGGED_WEIGHT) >= self.per_client:
+            raise RateLimited(f"too many messages: at most {self.per_client} a minute. Please wait a moment.", WINDOW_SECONDS)
