@@ -9,9 +9,9 @@ ID number is not also a card, a card is not also a phone, an email holding a pho
 | `email` | local@domain.tld | first character of the local part kept: `a***@example.com` |
 | `ip` | IPv4 with octets 0-255 (no leading zeros), IPv6 (checked by `ipaddress`, at least one digit) | `[IP]` |
 | `id_number` | mainland-China resident ID: 18 characters, a province code, a real birth date (1900-2099), the GB 11643-1999 ISO 7064 MOD 11-2 check character (X = 10); the old 15-digit form only right after 身份证/ID | first 3 and last 4 kept: `110***********123X` |
-| `bank_card` | 13-19 digits, bare or in space/dash groups, Luhn-valid, an issuer prefix 3-6, 2131, 1800 or 22-27 | first 4 and last 4 kept, separators too: `6222 **** **** 1234` |
+| `bank_card` | Luhn-valid, bare or in groups of four (American Express 4-6-5, Diners 4-6-4) with spaces or dashes: 13-19 digits with an issuer prefix 3-6, 2131, 1800 or 22-27; after card/卡号 also 12 digits and any prefix | first 4 and last 4 kept, separators too: `6222 **** **** 1234` |
 | `mobile` | mainland 1[3-9] + 9 digits (+86 / 0086, spaces, dashes); international numbers whose national part has a mobile prefix of `_MOBILE_PREFIXES` (HK, Macau, Taiwan, Singapore, UK, Australia, Japan, Korea, India, Germany, France) | country code, first 3 and last 4 national digits kept: `138****8000`, `+86 138 **** 8000` |
-| `phone` | other numbers with a `+` country code (8-15 digits); mainland landlines (`010-12345678`, `(0755)88888888`); North-American `(415) 555-0132` / `415-555-0132`; any other 7-15 digit group only within 32 characters after a phone word (phone, call, 电话, 手机, ...) | country code, area code group and last 4 kept: `010-****5678`, `(415) ***-0132` |
+| `phone` | other numbers with a `+` country code (8-15 digits); mainland landlines (`010-12345678`, `(0755)88888888`); North-American `(415) 555-0132` / `415-555-0132`; 3-5 groups of 2-4 digits (8-12 in all, not in fours: `079 2718 1155`, `28-64-66-98`); any other 7-15 digits only within 32 characters after a phone word (phone, call, 电话, 手机, ...) | country code, area code group and last 4 kept: `010-****5678`, `(415) ***-0132` |
 | `passport` | mainland E/G/D/S/P + 8 digits and E + letter + 7 digits; 1-2 letters + 6-9 digits within 24 characters after 护照/passport/通行证 | `[PASSPORT]` |
 
 With `keep=False` every span becomes its tag (`[EMAIL]`, `[ID_NUMBER]`, ...): nothing of the value is kept.
@@ -58,10 +58,10 @@ _ASCII = str.maketrans({chr(0xFF01 + i): chr(0x21 + i) for i in range(94)} | {"\
 # A run of digit groups: "+86 138-0013-8000", "(415) 555-0132", "6222 0213 8000 1234", "110101199003071234X".
 # Not glued to letters, digits, '*' (masked), '@' (inside an address), '#', '/', '_' or a letter-dash code (KF-...).
 _RUN_RE = re.compile(
-    r"(?<![A-Za-z0-9*+.@#/_\\\]])(?<![A-Za-z][-_])(?<!\*[ .-])"
+    r"(?<![A-Za-z0-9*+.@#/_\\\]])(?<![A-Za-z][-_])(?<![*\]][ .-])"
     r"(?P<body>\+?(?:\([0-9]{1,5}\)[ ]?)?[0-9]{1,19}(?:(?:[ ]?(?:-|\([0-9]{1,5}\))[ ]?|[ .])[0-9]{1,19})*)"
     r"(?:(?P<x>[Xx])|(?P<ext>[ ]?(?:ext\.?|x|转)[ ]?[0-9]{1,6}))?"
-    r"(?![A-Za-z0-9*@\[]|[ .-]\*)",
+    r"(?![A-Za-z0-9*@\[]|[ .-][*\[]|:[0-9])",  # not a time's hour ("2026-05-14 08:01")
     re.ASCII,
 )
 _GROUP_RE = re.compile(r"\([0-9]+\)|[0-9]+", re.ASCII)
@@ -89,14 +89,19 @@ _PHONE_CONTEXT = re.compile(
     r"\b(?:phone|tel|telephone|mobile|cell|cellphone|call|fax|whatsapp|sms|text)\b|电话|手机|座机|传真|致电|拨打|来电|联系方式",
     re.IGNORECASE | re.ASCII,
 )
+_CARD_CONTEXT = re.compile(
+    r"\b(?:card|cc|visa|mastercard|amex|maestro|unionpay|credit|debit)\b|卡号|银行卡|信用卡|储蓄卡|借记卡|银联", re.IGNORECASE | re.ASCII
+)
 _ID_CONTEXT = re.compile(r"身份证|证件|\bid\b|identity", re.IGNORECASE | re.ASCII)
 _PASSPORT_CONTEXT = re.compile(r"护照|通行证|旅行证|passport", re.IGNORECASE)
 _CONTEXT_CHARS = 32
-_TAG_RE = re.compile(r"\[(?:EMAIL|IP|ID_NUMBER|BANK_CARD|MOBILE|PHONE|PASSPORT)\]")  # a masked value is no context
+_CONTEXT_TAIL = re.compile(r"[^0-9*\]@]*$")
 
 
 def _before(norm: str, start: int, chars: int = _CONTEXT_CHARS) -> str:
-    return _TAG_RE.sub(" ", norm[max(0, start - chars):start])
+    """The words right before a value: up to `chars` characters, back to the nearest digit, '@', '*' or ']'.
+    Every value and every masked form holds one of those, so masking never changes another value's context."""
+    return _CONTEXT_TAIL.search(norm, max(0, start - chars), start).group()
 
 _ID_PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
@@ -206,9 +211,11 @@ def _classify(w: _Window, before: str) -> str | None:
             return ID_NUMBER
     if w.x:
         return None
-    if (plain and len(seps) <= 1 and seps <= {" ", "-"} and 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits)
-            and _card_grouping(w.groups) and len(set(digits)) > 1 and luhn_valid(digits)):  # fmt: skip
-        return BANK_CARD
+    if (plain and len(seps) <= 1 and seps <= {" ", "-"} and 12 <= len(digits) <= 19 and _card_grouping(w.groups)
+            and len(set(digits)) > 1 and luhn_valid(digits)):  # fmt: skip
+        named = _CARD_CONTEXT.search(before)  # after "card", 卡号: 12 digits (Maestro) and any issuer prefix
+        if named or (len(digits) >= 13 and _CARD_PREFIX.match(digits)):
+            return BANK_CARD
     if not w.paren and not w.ext and seps <= {" ", "-"}:
         national = digits
         if w.plus and digits.startswith("86"):
@@ -225,15 +232,28 @@ def _classify(w: _Window, before: str) -> str | None:
         return PHONE if 8 <= len(digits) <= 15 else None
     if _is_landline(w) or _is_nanp(w):
         return PHONE
-    if 7 <= len(digits) <= 15 and _PHONE_CONTEXT.search(before) and not _is_date(w) and not _is_decimal(w):
+    if _is_date(w) or _is_decimal(w):
+        return None
+    if 7 <= len(digits) <= 15 and _PHONE_CONTEXT.search(before):
         return PHONE
-    return None
+    return PHONE if _phone_grouping(w) else None
 
 
 def _card_grouping(groups: list[str]) -> bool:
     """Bare, in fours (the last group shorter), or American Express / Diners 4-6-5 / 4-6-4."""
     lengths = [len(g) for g in groups]
     return len(lengths) == 1 or lengths in ([4, 6, 5], [4, 6, 4]) or (set(lengths[:-1]) == {4} and lengths[-1] <= 4)
+
+
+def _phone_grouping(w: _Window) -> bool:
+    """Written the way phone numbers are: 3-5 groups of 2-4 digits joined by spaces or dashes, 8-12 digits in
+    all, a leading trunk 0 group may have 5 ("079 2718 1155", "0489 25 37 29", "28-64-66-98"); not in fours
+    (a card shape)."""
+    lengths = [len(g) for g in w.groups]
+    if not (3 <= len(lengths) <= 5 and 8 <= sum(lengths) <= 12) or w.paren or not set(w.seps) <= {" ", "-"}:
+        return False
+    first_max = 5 if w.groups[0].startswith("0") else 4
+    return 2 <= lengths[0] <= first_max and all(2 <= n <= 4 for n in lengths[1:]) and set(lengths) != {4}
 
 
 def _is_landline(w: _Window) -> bool:
