@@ -47,6 +47,8 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/long_context.py
 	$(BIN)/python bench/generation.py --tiny
+	$(BIN)/python bench/pii.py
+	$(BIN)/python bench/injection.py
 
 lock: setup
 	{ sed -n '1,/^# torch spec/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | \

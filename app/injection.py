@@ -88,7 +88,7 @@ _SIGNALS: list[tuple[str, float, tuple[str, ...], bool, re.Pattern]] = [
     ("persona", 0.4, ("角色",), False, re.compile(r"角色扮演|进入角色|保持角色", _F)),
     ("jailbreak", 0.9, ("DAN",), True, re.compile(r"\bDAN\b", _F)),
     ("jailbreak", 0.9, ("anything",), False, re.compile(r"\bdo\s+anything\s+now\b", _F)),
-    ("jailbreak", 0.8, ("mode",), False, re.compile(r"\b(?:developer|dev|god|jailbreak|jailbroken|unrestricted|evil|dude|stan|unfiltered|opposite)\s*mode\b", _F)),
+    ("jailbreak", 0.8, ("mode", "godmode", "devmode"), False, re.compile(r"\b(?:developer|dev|god|jailbreak|jailbroken|unrestricted|evil|dude|stan|unfiltered|opposite)\s*mode\b", _F)),
     ("jailbreak", 0.7, ("jailbreak", "jailbreaks", "jailbroken", "jailbreaking", "jail"), False, re.compile(r"\bjail\s*break(?:s|ed|ing)?\b|\bjailbroken\b", _F)),
     ("jailbreak", 0.7, ("ethical", "moral", "ethics", "morals", "content"), False, re.compile(r"\b(?:no|without\s+(?:any\s+)?)\s*(?:ethical|moral|ethics|morals|content)\s+(?:or\s+(?:ethical|moral)\s+)?(?:guidelines|restrictions|boundaries|limits|limitations|principles|constraints|filters|policies|standards|compass)\b", _F)),
     ("jailbreak", 0.7, ("bound", "restricted", "limited", "constrained", "free", "freed"), False, re.compile(r"\b(?:not|never|isn't|aren't)\s+(?:be\s+)?(?:bound|restricted|limited|constrained)\s+by\b|\b(?:free|freed|broken\s+free)\s+(?:from|of)\s+(?:the\s+)?(?:typical\s+)?(?:confines|restrictions|rules|limitations|shackles)\b", _F)),
