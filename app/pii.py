@@ -7,11 +7,11 @@ ID number is not also a card, a card is not also a phone, an email holding a pho
 | type | recognised | masked (keep=True) |
 |---|---|---|
 | `email` | local@domain.tld | first character of the local part kept: `a***@example.com` |
-| `ip` | IPv4 with octets 0-255 (no leading zeros), IPv6 (checked by `ipaddress`, at least one digit) | `[IP]` |
+| `ip` | IPv4 with octets 0-255 (no leading zeros), IPv6 (checked by `ipaddress`; a digit, two groups and 4 hex digits at least: `3::` is not one) | `[IP]` |
 | `id_number` | mainland-China resident ID: 18 characters, a province code, a real birth date (1900-2099), the GB 11643-1999 ISO 7064 MOD 11-2 check character (X = 10); the old 15-digit form only right after 身份证/ID | first 3 and last 4 kept: `110***********123X` |
 | `bank_card` | Luhn-valid, bare or in groups of four (American Express 4-6-5, Diners 4-6-4) with spaces or dashes: 13-19 digits with an issuer prefix 3-6, 2131, 1800 or 22-27; after card/卡号 also 12 digits and any prefix | first 4 and last 4 kept, separators too: `6222 **** **** 1234` |
 | `mobile` | mainland 1[3-9] + 9 digits (+86 / 0086, spaces, dashes); international numbers whose national part has a mobile prefix of `_MOBILE_PREFIXES` (HK, Macau, Taiwan, Singapore, UK, Australia, Japan, Korea, India, Germany, France) | country code, first 3 and last 4 national digits kept: `138****8000`, `+86 138 **** 8000` |
-| `phone` | other numbers with a `+` country code (8-15 digits); mainland landlines (`010-12345678`, `(0755)88888888`); North-American `(415) 555-0132` / `415-555-0132`; 3-5 groups of 2-4 digits (8-12 in all, not in fours: `079 2718 1155`, `28-64-66-98`); any other 7-15 digits only within 32 characters after a phone word (phone, call, 电话, 手机, ...) | country code, area code group and last 4 kept: `010-****5678`, `(415) ***-0132` |
+| `phone` | other numbers with a `+` country code (8-15 digits); mainland landlines (`010-12345678`, `(0755)88888888`); North-American `(415) 555-0132` / `415-555-0132`; 3-5 groups of 2-4 digits (8-12 in all, not in fours: `079 2718 1155`, `28-64-66-98`); any other 7-15 digits only after a phone word (phone, call, 电话, 手机, ...) within 32 characters and no other number between | country code, area code group and last 4 kept: `010-****5678`, `(415) ***-0132` |
 | `passport` | mainland E/G/D/S/P + 8 digits and E + letter + 7 digits; 1-2 letters + 6-9 digits within 24 characters after 护照/passport/通行证 | `[PASSPORT]` |
 
 With `keep=False` every span becomes its tag (`[EMAIL]`, `[ID_NUMBER]`, ...): nothing of the value is kept.
