@@ -233,7 +233,8 @@ class Answerer:
         empty_store: bool | None = None
         out: list[Answer | Grounded] = []
         s = self.settings
-        for query, language, hits in zip(queries, languages, hit_lists):
+        for query, language, found in zip(queries, languages, hit_lists):
+            hits = [h for h in map(answering.without_instructions, found) if h is not None]  # data, not instructions
             if not hits:
                 if empty_store is None:
                     empty_store = self.retriever.store.stats()["chunks"] == 0

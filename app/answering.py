@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.injection import injection_sentences
 from ingest.chunking import split_sentences
 from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
@@ -74,6 +75,7 @@ class Answer:
     question_id: int | None = None  # the stored customer message it answers
     status: str | None = None  # the conversation's handoff status after this turn
     guardrails: list[str] = field(default_factory=list)  # what the output policy changed (for the audit log)
+    personal_data: list[str] = field(default_factory=list)  # kinds of personal data the customer's message held
 
     def verdicts(self) -> dict[str, Any]:
         """The guardrails' verdicts on this answer, for the audit log (never text)."""
@@ -82,6 +84,8 @@ class Answer:
             out["output"] = sorted(set(self.guardrails))[:20]
         if self.intent == "attack":
             out["injection"] = True
+        if self.personal_data:
+            out["personal_data"] = self.personal_data
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +144,34 @@ def matched_text(hit: SearchHit) -> str:
     chunk = hit.chunk
     match = str(chunk.metadata.get("question") or chunk.section) if chunk.kind == KIND_FAQ else chunk.text
     return matching_text(chunk.kind, chunk.title, chunk.section, match)
+
+
+def _strip_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        last = end
+    out.append(text[last:])
+    return re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
+
+
+def without_instructions(hit: SearchHit) -> SearchHit | None:
+    """The hit with the sentences that give the assistant orders (planted instructions: `app.injection`) cut out
+    of its text, so they are never quoted, prompted or shown; None when nothing else is left."""
+    chunk = hit.chunk
+    spans = injection_sentences(chunk.text)
+    answer = str(chunk.metadata.get("answer") or "")
+    answer_spans = injection_sentences(answer) if answer else []
+    if not spans and not answer_spans:
+        return hit
+    text = _strip_spans(chunk.text, spans)
+    metadata = dict(chunk.metadata)
+    if answer:
+        metadata["answer"] = _strip_spans(answer, answer_spans)
+    if not text or (chunk.kind == KIND_FAQ and answer and not metadata["answer"]):
+        return None
+    metadata["instructions_removed"] = len(spans) + len(answer_spans)
+    return replace(hit, chunk=replace(chunk, text=text, metadata=metadata))
 
 
 def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[str, float], terms: Terms) -> list[Judged]:

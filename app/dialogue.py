@@ -9,6 +9,8 @@ conversation's handoff status (`app.handoff`) and the intent → answer → stor
   new message reopens the conversation with the assistant.
 - Asking for a person, or a complaint: the conversation is handed over at once, and the customer is told.
 - A greeting, thanks or goodbye: a short reply without a search. Small talk: what Kefu can help with.
+- An injection or jailbreak attempt (`app.injection`): a polite refusal; it counts as an abstention towards
+  handoff and three times towards the client's rate limit.
 - A question: the answerer, given the conversation's recent messages and slots. Its second abstention in a
   row hands the conversation over instead. Every abstention is recorded as a knowledge gap.
 
@@ -27,7 +29,9 @@ from app.answerer import Answerer, Reply
 from app.answering import MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK, Answer
 from app.errors import InputError
 from app.feedback import GAP_ABSTAINED, GAP_NOT_HELPFUL, FeedbackRecord, FeedbackStore
-from app.intents import IntentClassifier
+from app.injection import detect_injection
+from app.intents import Intent, IntentClassifier
+from app.pii import find_pii
 from app.rewriting import HistoryItem
 from app.sessions import MessageRecord, NewMessage, SessionStore
 from app.settings import DialogueSettings
@@ -63,6 +67,11 @@ MESSAGES = {
     "greeting": {"en": "Hello! How can I help you today?", "zh": "您好！请问有什么可以帮您？"},
     "thanks": {"en": "You're welcome! Is there anything else I can help with?", "zh": "不客气！还有什么可以帮您的吗？"},
     "goodbye": {"en": "Thank you for contacting us. Goodbye!", "zh": "感谢您的咨询，再见！"},
+    "attack": {
+        "en": "I'm sorry, I can't help with that. I can answer questions about our products and services, such as "
+        "orders, delivery, returns, warranty, payment and your account.",
+        "zh": "抱歉，这个请求我无法处理。我可以回答与我们的产品和服务相关的问题，例如订单、配送、退货、保修、支付和账户。",
+    },
     "chitchat": {
         "en": "I can only help with questions about our products and services, such as orders, delivery, returns, "
         "warranty, payment and your account. What would you like to know?",
@@ -80,13 +89,17 @@ def say(key: str, language: str, **values: object) -> str:
     return answering.message(key, language, MESSAGES).format(**values)
 
 
+ATTACK = "attack"  # the intent of a message the injection detector flagged
+
+
 def abstention_streak(recent: Sequence[MessageRecord]) -> int:
-    """How many of the latest answers to questions were abstentions, counting back from the newest."""
+    """How many of the latest answers to questions (or refused injection attempts) were abstentions, counting
+    back from the newest."""
     streak = 0
     for message in reversed(recent):
         if message.role == "user":
             continue
-        if message.role != "assistant" or message.intent != intents.QUESTION:
+        if message.role != "assistant" or message.intent not in (intents.QUESTION, ATTACK):
             break  # an agent's reply, a handoff note or small talk ends the run
         if message.mode != MODE_ABSTAIN:
             break
@@ -139,7 +152,8 @@ class DialogueManager:
 
         def pieces(reply: Reply) -> Iterator[str]:
             language = detect_language(text) or "en"
-            intent = self.intents.classify(text)
+            verdict = detect_injection(text)
+            intent = Intent(ATTACK, verdict.score, "injection") if verdict.flagged else self.intents.classify(text)
             recent = self.sessions.recent(conversation_id, self.settings.history_messages)
             question = self.sessions.add(conversation_id, NewMessage("user", text, intent=intent.name))
             found = find_slots(text, self.products())
@@ -153,6 +167,11 @@ class DialogueManager:
                 answer = Answer(self._holding(conversation_id, language), MODE_HANDOFF, language=language)
             elif status == handoff.WITH_AGENT:
                 answer, store = Answer(say("with_agent", language), MODE_HANDOFF, language=language), False
+            elif intent.name == ATTACK:  # a polite refusal; it counts towards handoff and the client's rate limit
+                if abstention_streak(recent) + 1 >= self.settings.handoff_after_abstentions:
+                    answer = self._hand_over(conversation_id, handoff.REASON_SUSPICIOUS, language)
+                else:
+                    answer = Answer(say("attack", language), MODE_ABSTAIN, language=language)
             elif intent.name in intents.HANDOFF_INTENTS:
                 reason = handoff.REASON_COMPLAINT if intent.name == intents.COMPLAINT else handoff.REASON_REQUESTED
                 answer = self._hand_over(conversation_id, reason, language)
@@ -174,6 +193,7 @@ class DialogueManager:
                 yield answer.answer
             answer.session_id = conversation_id
             answer.intent = intent.name
+            answer.personal_data = sorted({span.type for span in find_pii(text)})
             answer.question_id = question.id
             answer.latency_ms = int((time.perf_counter() - started) * 1000)
             if store:
@@ -199,7 +219,8 @@ class DialogueManager:
 
     def _hand_over(self, conversation_id: str, reason: str, language: str) -> Answer:
         self.sessions.transition(conversation_id, "request", reason=reason)
-        key = {handoff.REASON_COMPLAINT: "complaint", handoff.REASON_UNANSWERED: "unanswered"}.get(reason, "requested")
+        key = {handoff.REASON_COMPLAINT: "complaint", handoff.REASON_UNANSWERED: "unanswered",
+               handoff.REASON_SUSPICIOUS: "requested"}.get(reason, "requested")  # fmt: skip
         return Answer(say(key, language), MODE_HANDOFF, language=language)
 
     def request_human(self, conversation_id: str, language: str = "en") -> Answer:

@@ -3,7 +3,8 @@
 A customer (or agent) marks an answer helpful (`up`) or not (`down`), by its message id, with an optional
 comment. Every abstention and every answer marked not helpful becomes a knowledge-gap record holding the
 standalone question Kefu searched for: what the knowledge base should learn to answer. Grouping the gaps by
-meaning is `app.gaps`' (pure) work; this module only stores and reads.
+meaning is `app.gaps`' (pure) work; this module only stores and reads. Comments and gap questions are stored
+with personal data masked (`app.pii`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from app.database import Database
 from app.errors import InputError, NotFoundError
+from app.pii import mask
 from app.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
 
 RATINGS = ("up", "down")
@@ -69,12 +71,12 @@ class FeedbackStore:
                 message_id=message_id,
                 conversation_id=message.conversation_id,
                 rating=rating,
-                comment=comment,
+                comment=mask(comment) if comment else None,
                 created_at=utcnow(),
             )
             db.add(row)
             db.flush()
-            record = FeedbackRecord(row.id, message_id, message.conversation_id, rating, comment, iso_utc(row.created_at))
+            record = FeedbackRecord(row.id, message_id, message.conversation_id, rating, row.comment, iso_utc(row.created_at))
             db.expunge(message)
             return record, message
 
@@ -89,7 +91,7 @@ class FeedbackStore:
         with self.db.write() as db:
             db.add(
                 KnowledgeGap(
-                    question=question,
+                    question=mask(question),
                     language=language or "",
                     reason=reason,
                     conversation_id=conversation_id,

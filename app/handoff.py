@@ -31,7 +31,8 @@ REASON_REQUESTED = "requested"
 REASON_COMPLAINT = "complaint"
 REASON_UNANSWERED = "unanswered"
 REASON_AGENT = "agent"  # an agent joined on their own
-REASONS = (REASON_REQUESTED, REASON_COMPLAINT, REASON_UNANSWERED, REASON_AGENT)
+REASON_SUSPICIOUS = "suspicious"  # repeated prompt-injection attempts
+REASONS = (REASON_REQUESTED, REASON_COMPLAINT, REASON_UNANSWERED, REASON_AGENT, REASON_SUSPICIOUS)
 
 # event -> {from status: to status}
 TRANSITIONS: dict[str, dict[str, str]] = {

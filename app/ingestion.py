@@ -4,7 +4,7 @@
 one ingest: it discovers files, hands them to the loader, writes documents in groups large enough to keep
 embedding batches full, replaces what a changed file held, prunes what a vanished file held, and reports
 every file (`indexed`, `unchanged`, `failed`, `skipped`) as it goes, for progress bars. One bad file never
-stops the others.
+stops the others. A document with instruction-like sentences (a planted prompt injection) is flagged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from app.components import Components
 from app.errors import InputError
+from app.injection import injection_sentences
 from app.settings import Settings
 from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION, Document, check_label
 from ingest.errors import LoadError
@@ -139,6 +140,14 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+def flag_instructions(doc: Document) -> None:
+    """Mark a document holding sentences that give the assistant orders (planted instructions, `app.injection`):
+    admins see the count in `kefu docs list` and the knowledge-base page; answers never quote those sentences."""
+    found = len(injection_sentences(doc.text))
+    if found:
+        doc.metadata["instruction_like"] = found
+
+
 class Ingestion:
     def __init__(self, components: Components):
         self.c = components
@@ -227,6 +236,7 @@ class Ingestion:
                         continue
                     for doc in documents:
                         doc.collection, doc.audience = chosen
+                        flag_instructions(doc)
                     stale = by_path.get(str(path.resolve()), set()) - {d.doc_id for d in documents}
                     run.add(FileResult(label, INDEXED), documents, stale)
             run.flush()

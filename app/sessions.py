@@ -1,6 +1,8 @@
 """Conversations and their messages in the SQL database (`app.database`, tables in `app.schema`).
 
-Stores and reads; decides nothing. Messages are never updated: a turn is one row per role, written as it
+Stores and reads; decides nothing. Personal data never reaches the database raw: message text, the query a
+turn searched and slot values are masked (`app.pii.mask`) as they are written; the live answer used what the
+customer typed, the record keeps `138****8000`. Messages are never updated: a turn is one row per role, written as it
 happens (the customer's question before it is answered, so a turn killed mid-answer keeps it). Every change
 of handoff status is a compare-and-set (`transition`), so two processes moving the same conversation cannot
 both win. Reads of a conversation's history take only its most recent messages (`recent`): a turn costs
@@ -21,9 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from app import handoff
 from app.database import Database
 from app.errors import InputError, NotFoundError
+from app.pii import mask
 from app.schema import Conversation, Message, iso_utc, utcnow
 
 ROLES = ("user", "assistant", "agent", "system")
+PERSONAL_SLOTS = ("phone", "email")  # order numbers and product names are not personal data
 MAX_ID_CHARS = 64
 
 
@@ -246,12 +250,13 @@ class SessionStore:
         raise InputError(f"session {conversation_id!r} keeps changing status; try again")
 
     def merge_slots(self, conversation_id: str, found: Mapping[str, Any]) -> dict[str, Any]:
-        """Add what the customer just told us to the conversation's slots (a newer value replaces an older)."""
+        """Add what the customer just told us to the conversation's slots (a newer value replaces an older);
+        personal data is kept masked (a phone number as 138****8000: enough for an agent to recognise it)."""
         with self.db.write() as db:
             row = db.get(Conversation, conversation_id)
             if row is None:
                 raise NotFoundError(f"no session {conversation_id!r}")
-            slots = {**(row.slots or {}), **found}
+            slots = {**(row.slots or {}), **{k: mask(v) if k in PERSONAL_SLOTS and isinstance(v, str) else v for k, v in found.items()}}
             if found:
                 row.slots = slots
             return slots
@@ -267,7 +272,8 @@ class SessionStore:
                 raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
             now = utcnow()
             conversation.updated_at = now
-            row = Message(conversation_id=conversation_id, created_at=now, **vars(message))
+            fields = {**vars(message), "content": mask(message.content), "query": mask(message.query) if message.query else None}
+            row = Message(conversation_id=conversation_id, created_at=now, **fields)
             db.add(row)
             db.flush()
             return _message(row)

@@ -148,14 +148,19 @@ def docs_list(as_json: bool) -> None:
     service = get_service()
     documents = service.documents()
     if as_json:
-        print_json({"documents": [d.to_dict() for d in documents], "stats": service.stats()})
+        print_json({
+            "documents": [{**d.to_dict(), "instruction_like": d.metadata.get("instruction_like", 0)} for d in documents],
+            "stats": service.stats(),
+        })  # fmt: skip
         return
     if not documents:
         click.echo("The knowledge base is empty. Add files with `kefu ingest PATH`.")
         return
     for d in documents:
         labels = "" if (d.collection, d.audience) == ("default", "public") else f"  [{d.collection}/{d.audience}]"
-        click.echo(f"{d.doc_id:<32} {d.kind:<7} {d.language or '-':<6} {d.chunks:>4} chunks  {d.title}  ({d.source}){labels}")
+        flagged = d.metadata.get("instruction_like")
+        warning = f"  ⚠ {flagged} instruction-like sentence{'s' * (flagged != 1)} (never quoted)" if flagged else ""
+        click.echo(f"{d.doc_id:<32} {d.kind:<7} {d.language or '-':<6} {d.chunks:>4} chunks  {d.title}  ({d.source}){labels}{warning}")
     click.echo(f"{len(documents)} documents, {sum(d.chunks for d in documents)} chunks")
 
 
