@@ -47,6 +47,9 @@ bench: setup
 	$(BIN)/python bench/retrieval.py
 	OMP_NUM_THREADS=1 $(BIN)/python bench/long_context.py
 	$(BIN)/python bench/generation.py --tiny
+	$(BIN)/python bench/rewrite.py
+	$(BIN)/python bench/intents.py
+	$(BIN)/python bench/calibration.py
 
 lock: setup
 	{ sed -n '1,/^# torch spec/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | \
