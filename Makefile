@@ -49,6 +49,9 @@ bench: setup
 	$(BIN)/python bench/generation.py --tiny
 	$(BIN)/python bench/pii.py
 	$(BIN)/python bench/injection.py
+	$(BIN)/python bench/rewrite.py
+	$(BIN)/python bench/intents.py
+	$(BIN)/python bench/calibration.py
 
 lock: setup
 	{ sed -n '1,/^# torch spec/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | \

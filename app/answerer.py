@@ -92,6 +92,16 @@ class Reply:
 
 
 @dataclass
+class Evidence:
+    """What one question's search found, judged (`app.answering.judge`): every hit with its relevance, best
+    retrieved first; the question's terms and their idf weights. No hits: all empty."""
+
+    judged: list[Judged]
+    query_terms: list[str]
+    weights: dict[str, float]
+
+
+@dataclass
 class Decision:
     """What to do with one question: `outcome` is a finished Answer (FAQ, abstain) or the passages to write
     an answer from."""
@@ -227,30 +237,38 @@ class Answerer:
 
     # -- retrieve and decide ------------------------------------------------------------------------------
 
+    def evidence(self, queries: Sequence[str], filters: SearchFilter | None = None) -> list[Evidence]:
+        """Search each query (one embedding batch) and judge every hit, deciding nothing: what the decision is
+        made from, and what calibrating the thresholds measures (`bench/calibration.py`)."""
+        hit_lists = self.retriever.search_many(list(queries), k=HITS_PER_QUESTION, filters=filters)
+        return [
+            self._judge(query, [h for h in map(answering.without_instructions, hits) if h is not None])  # data, not orders
+            for query, hits in zip(queries, hit_lists)
+        ]
+
     def _decide(self, queries: Sequence[str], languages: Sequence[str], filters: SearchFilter | None) -> list[Answer | Grounded]:
         """For each query: an FAQ answer or an abstention (an Answer), or the passages to answer from."""
-        hit_lists = self.retriever.search_many(list(queries), k=HITS_PER_QUESTION, filters=filters)
         empty_store: bool | None = None
         out: list[Answer | Grounded] = []
         s = self.settings
-        for query, language, found in zip(queries, languages, hit_lists):
-            hits = [h for h in map(answering.without_instructions, found) if h is not None]  # data, not instructions
-            if not hits:
+        for query, language, found in zip(queries, languages, self.evidence(queries, filters)):
+            if not found.judged:
                 if empty_store is None:
                     empty_store = self.retriever.store.stats()["chunks"] == 0
                 key = "empty" if empty_store else "abstain"
                 out.append(Answer(answering.message(key, language), MODE_ABSTAIN, language=language, confidence=0.0))
                 continue
-            judged, query_terms, weights = self._judge(query, hits)
-            decided, chosen = answering.plan(language, judged, s.faq_min_similarity, s.min_relevance, s.max_sources)
-            out.append(decided if decided is not None else Grounded(query, language, chosen, query_terms, weights))
+            decided, chosen = answering.plan(language, found.judged, s.faq_min_similarity, s.min_relevance, s.max_sources)
+            out.append(decided if decided is not None else Grounded(query, language, chosen, found.query_terms, found.weights))
         return out
 
-    def _judge(self, query: str, hits: list[SearchHit]) -> tuple[list[Judged], list[str], dict[str, float]]:
+    def _judge(self, query: str, hits: list[SearchHit]) -> Evidence:
+        if not hits:
+            return Evidence([], [], {})
         query_terms = list(self.analyzer.query_terms(query))
         total, freqs = self.retriever.store.term_statistics(query_terms)
         weights = answering.idf_weights(total, freqs)
-        return answering.judge(hits, query_terms, weights, self.analyzer.terms), query_terms, weights
+        return Evidence(answering.judge(hits, query_terms, weights, self.analyzer.terms), query_terms, weights)
 
     # -- write and check ----------------------------------------------------------------------------------
 

@@ -52,3 +52,59 @@ def test_bad_query_files_get_clear_errors(tmp_path, content, message):
     q.write_text(content, encoding="utf-8")
     with pytest.raises(InputError, match=message):
         read_queries(q)
+
+
+# -- rewriting and calibration metrics --------------------------------------------------------------------
+
+
+def test_bleu_tokens_follow_13a():
+    from app.evaluation import bleu_tokens
+
+    assert bleu_tokens("Hello, world! It's 3.5 kg.") == ["Hello", ",", "world", "!", "It's", "3.5", "kg", "."]
+    assert bleu_tokens("(Hellraiser's) powers?") == ["(", "Hellraiser's", ")", "powers", "?"]
+
+
+def test_corpus_bleu_known_values():
+    from app.evaluation import corpus_bleu
+
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
+    # clipped n-gram precisions 5/6, 3/5, 2/4, 1/3; same length, so no brevity penalty
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat sat on a mat"]) == pytest.approx(100 * (1 / 12) ** 0.25)
+    # all precisions 1, 4 tokens against 6: brevity penalty exp(1 - 6/4)
+    assert corpus_bleu(["the cat sat on"], ["the cat sat on the mat"]) == pytest.approx(100 * math.exp(-0.5))
+    assert corpus_bleu(["dog"], ["the cat sat on the mat"]) == 0.0
+
+
+def test_corpus_bleu_sums_counts_over_the_corpus():
+    from app.evaluation import corpus_bleu
+
+    # the second pair has no 3- or 4-gram at all; corpus counts are 5/6, 3/4, 2/2, 1/1
+    value = corpus_bleu(["a b c d", "x y"], ["a b c d", "x z"])
+    assert value == pytest.approx(100 * (5 / 6 * 3 / 4) ** 0.25)
+    with pytest.raises(ValueError):
+        corpus_bleu(["a"], [])
+
+
+def test_added_term_recall_counts_what_the_gold_rewrite_adds():
+    from app.evaluation import added_term_recall
+    from rag.analysis import Analyzer
+
+    terms = Analyzer().terms
+    gold = "When did Zappa and the Mothers of Invention disband?"
+    assert added_term_recall("When did they disband?", "When did Zappa disband?", gold, terms) == (1, 3)
+    assert added_term_recall("When did they disband?", "When did they disband?", gold, terms) == (0, 3)
+    assert added_term_recall("Why?", "Why?", "Why?", terms) == (0, 0)
+
+
+def test_threshold_for_fpr_is_the_most_permissive_grid_value_within_the_target():
+    from app.evaluation import operating_point, threshold_for_fpr
+
+    negatives = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    assert threshold_for_fpr(negatives, 0.10) == pytest.approx(0.91)  # only 0.95 may pass
+    assert threshold_for_fpr(negatives, 0.0) == pytest.approx(0.96)
+    assert threshold_for_fpr(negatives, 0.25) == pytest.approx(0.81)  # two may pass
+    assert threshold_for_fpr(negatives, 1.0) == 0.0
+    point = operating_point([0.97, 0.92, 0.5], negatives, 0.91)
+    assert point["fpr"] == pytest.approx(0.1) and point["recall"] == pytest.approx(2 / 3)
+    assert point["precision"] == pytest.approx(2 / 3)
+    assert operating_point([0.1], [0.2], 0.5)["precision"] == 1.0  # nothing accepted
