@@ -8,6 +8,10 @@ answer, a mode and the sources it cites.
 
 Relevance mixes two signals a reader can check: the cosine similarity of question and passage, and the
 share of the question's terms (weighted by inverse document frequency) that the passage contains.
+An FAQ entry answers directly when its question means the customer's: the main model's cosine, the term
+overlap, or the multilingual model's cosine (which reads Chinese paraphrases) clears its threshold. The
+multilingual cosine has its own scale (E5's unrelated questions still score ~0.8), so it is put on the main
+scale first (`on_main_scale`): its calibrated threshold lands on the main threshold.
 Nothing here does I/O: terms, weights and hits are passed in.
 """
 
@@ -21,7 +25,7 @@ from typing import Any
 
 from ingest.chunking import split_sentences
 from ingest.documents import KIND_FAQ
-from rag.indexing import matching_text
+from rag.indexing import stored_matching_text
 from rag.retrieval import SearchHit
 
 MODE_FAQ = "faq"
@@ -121,8 +125,7 @@ def matched_text(hit: SearchHit) -> str:
     """The text a stored chunk was matched on when it was indexed (an FAQ's question; prose with its title
     and section), rebuilt with the indexer's own function."""
     chunk = hit.chunk
-    match = str(chunk.metadata.get("question") or chunk.section) if chunk.kind == KIND_FAQ else chunk.text
-    return matching_text(chunk.kind, chunk.title, chunk.section, match)
+    return stored_matching_text(chunk.kind, chunk.title, chunk.section, chunk.text, chunk.metadata)
 
 
 def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[str, float], terms: Terms) -> list[Judged]:
@@ -138,9 +141,23 @@ def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[s
     return judged
 
 
-def faq_confidence(j: Judged) -> float:
-    """How surely an FAQ entry's question is the customer's: the better of cosine and term overlap."""
-    return max(j.hit.similarity or 0.0, j.overlap)
+def on_main_scale(cosine: float, threshold: float, target: float) -> float:
+    """A cosine of a model with its own scale, put on the main one: `threshold` (where that model's matches
+    become confident) lands on `target` (the main threshold), 1 stays 1 and 0 stays 0, linear in between."""
+    if threshold >= 1.0:
+        return target if cosine >= 1.0 else max(0.0, cosine) * target
+    if cosine >= threshold:
+        return target + (cosine - threshold) * (1.0 - target) / (1.0 - threshold)
+    return max(0.0, cosine) * target / threshold
+
+
+def faq_confidence(j: Judged, min_similarity: float = 0.8, min_multilingual_similarity: float | None = None) -> float:
+    """How surely an FAQ entry's question is the customer's, on the main scale: the best of the main model's
+    cosine, the term overlap and (given its threshold) the multilingual model's cosine put on that scale."""
+    confidence = max(j.hit.similarity or 0.0, j.overlap)
+    if min_multilingual_similarity is not None and j.hit.multilingual_similarity is not None:
+        confidence = max(confidence, on_main_scale(j.hit.multilingual_similarity, min_multilingual_similarity, min_similarity))
+    return confidence
 
 
 _LIST_START_RE = re.compile(r"^\s*([-*+]|\d+[.)]|\|)")
@@ -208,15 +225,21 @@ def plan(
     faq_min_similarity: float,
     min_relevance: float,
     max_sources: int,
+    faq_min_multilingual_similarity: float | None = None,
 ) -> tuple[Answer | None, list[Judged]]:
     """The decision every answer starts with: an FAQ answer or an abstention (an Answer, no passages), or the
-    passages an answer should be written from (None, passages best first)."""
+    passages an answer should be written from (None, passages best first). An FAQ entry answers when its
+    `faq_confidence` reaches faq_min_similarity (the multilingual cosine is used only with its threshold)."""
+
+    def confidence(j: Judged) -> float:
+        return faq_confidence(j, faq_min_similarity, faq_min_multilingual_similarity)
+
     faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
     same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
-    best_faq = max(same_language or faqs, key=faq_confidence, default=None)
-    if best_faq is not None and faq_confidence(best_faq) >= faq_min_similarity:
+    best_faq = max(same_language or faqs, key=confidence, default=None)
+    if best_faq is not None and confidence(best_faq) >= faq_min_similarity:
         answer = str(best_faq.hit.chunk.metadata.get("answer") or best_faq.hit.chunk.text)
-        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, faq_confidence(best_faq))], language=question_language), []
+        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, confidence(best_faq))], language=question_language), []
 
     relevant = [j for j in judged if j.relevance >= min_relevance]
     if not relevant:

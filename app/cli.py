@@ -132,6 +132,21 @@ class _ProgressBar:
             self.shown = False
 
 
+class _CountBar(_ProgressBar):
+    """The same line for a count of things done out of a total (a rebuild's documents)."""
+
+    def __init__(self, what: str, enabled: bool):
+        super().__init__(enabled)
+        self.what = what
+
+    def update(self, done: int, total: int) -> None:  # type: ignore[override]
+        if not self.enabled:
+            return
+        filled = int(self.WIDTH * done / max(1, total))
+        click.echo(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:,}/{total:,} {self.what}".ljust(110), nl=False, err=True)
+        self.shown = True
+
+
 # -- search -------------------------------------------------------------------------------------------------
 
 
@@ -354,11 +369,20 @@ def index() -> None:
 @index.command("rebuild")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def index_rebuild(as_json: bool) -> None:
-    """Rebuild the index in place; searches keep working (Elasticsearch: a fresh index, then an alias swap)."""
-    result = _service().rebuild_index()
+    """Rebuild the index; re-embed when the embedding models, their scope or the analysis changed. Searches keep
+    working on the old index until the new one is complete (Elasticsearch: a fresh index, then an alias swap)."""
+    bar = _CountBar("documents re-embedded", enabled=sys.stderr.isatty())
+    try:
+        result = _service().rebuild_index(on_progress=bar.update)
+    finally:
+        bar.clear()
     if as_json:
         _print_json(result)
-    elif result["store"] == "elasticsearch":
+        return
+    if result.get("reembedded"):
+        made = ", ".join(f"{n:,} by {model}" for model, n in result["vectors_embedded"].items()) or "none"
+        click.echo(f"Re-embedded {result['documents']:,} documents: vectors made {made}; {result['vectors_reused']:,} kept.")
+    if result["store"] == "elasticsearch":
         if result["new_index"] is None:
             click.echo(f"Nothing to rebuild: the alias {result['alias']} has no index yet.")
         else:

@@ -172,7 +172,8 @@ class DialogueManager:
         if empty is not None:
             return empty
         s = self.settings
-        decided, chosen = answering.plan(language, judged, s.faq_min_similarity, s.min_relevance, s.max_sources)
+        decided, chosen = answering.plan(language, judged, s.faq_min_similarity, s.min_relevance, s.max_sources,
+                                         faq_min_multilingual_similarity=s.faq_min_multilingual_similarity)  # fmt: skip
         return decided if decided is not None else Grounded(question, language, chosen, query_terms, weights)
 
     def _extractive(self, g: Grounded) -> Answer:

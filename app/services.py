@@ -41,10 +41,12 @@ from ingest.pipeline import (
     supported,
 )
 from rag.analysis import Analyzer
-from rag.embeddings import EmbeddingConfig, make_embedder
+from rag.embedding_factory import make_embedder, make_multilingual
+from rag.embeddings import EmbeddingConfig
 from rag.indexing import WRITE_GROUP_CHUNKS, Indexer
 from rag.retrieval import HybridRetriever, SearchHit
 from rag.store import DocumentInfo, KnowledgeStore, SearchFilter, doc_id_of, make_store
+from rag.vector_spaces import VectorSpaces
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +120,30 @@ class KefuService:
 
     @cached_property
     def embedder(self):
+        """The main embedding model (it also counts tokens for chunking)."""
         e = self.settings.embedding
         return make_embedder(
             EmbeddingConfig(
                 model=e.embedding_model,
+                backend=e.embedding_backend,
                 device=e.embedding_device,
                 dtype=e.embedding_dtype,
                 batch_size=e.embedding_batch_size,
                 query_prefix=e.embedding_query_prefix,
                 document_prefix=e.embedding_document_prefix,
+                threads=e.embedding_threads,
             )
         )
+
+    @cached_property
+    def spaces(self) -> VectorSpaces:
+        """The main and multilingual models and which text each embeds (rag.vector_spaces)."""
+        e = self.settings.embedding
+        multilingual = make_multilingual(
+            EmbeddingConfig(model=e.multilingual_model, device=e.embedding_device, dtype=e.embedding_dtype,
+                            batch_size=e.embedding_batch_size, threads=e.embedding_threads)  # fmt: skip
+        )
+        return VectorSpaces(self.embedder, multilingual, e.multilingual_scope)
 
     @cached_property
     def store(self) -> KnowledgeStore:
@@ -154,7 +169,7 @@ class KefuService:
     def retriever(self) -> HybridRetriever:
         """Searches every document (`kefu search`, benchmarks); a call may pass its own filter."""
         r = self.settings.retrieval
-        return HybridRetriever(self.store, self.embedder, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k)
+        return HybridRetriever(self.store, self.spaces, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k)
 
     @cached_property
     def answer_retriever(self) -> HybridRetriever:
@@ -163,7 +178,7 @@ class KefuService:
         audiences = self.settings.answer.audiences()
         filters = SearchFilter(audiences=audiences) if audiences is not None else None
         return HybridRetriever(
-            self.store, self.embedder, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k, filters=filters
+            self.store, self.spaces, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k, filters=filters
         )
 
     @cached_property
@@ -234,7 +249,7 @@ class KefuService:
         now = time.monotonic()
         if now - self._index_checked_at < INDEX_CHECK_SECONDS:
             return
-        index_spec(self.embedder, self.analyzer).check(self.store.index_spec())
+        index_spec(self.spaces, self.analyzer).check(self.store.index_spec())
         self._index_checked_at = now
 
     # -- ingest -------------------------------------------------------------------------------------------
@@ -320,7 +335,7 @@ class KefuService:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        indexer = Indexer(self.store, self.embedder, self.analyzer)
+        indexer = Indexer(self.store, self.spaces, self.analyzer)
         by_path = self._documents_by_path()
         pending = _Pending()
         totals = {"documents": 0, "chunks": 0}
@@ -467,8 +482,14 @@ class KefuService:
 
     # -- index maintenance --------------------------------------------------------------------------------
 
-    def rebuild_index(self) -> dict[str, Any]:
-        return self.store.rebuild()
+    def rebuild_index(self, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Re-embed (and re-analyse) what the configured models and analysis need, or only compact the store
+        when nothing changed; on_progress(documents done, documents in all)."""
+        from rag.reembedding import rebuild_index
+
+        result = rebuild_index(self.store, self.spaces, self.analyzer, on_progress)
+        self._index_checked_at = float("-inf")
+        return result
 
     def export_index(self, path: Path) -> dict[str, Any]:
         """Write every document, chunk, term and vector to a JSONL file (see rag.transfer)."""
@@ -495,7 +516,7 @@ class KefuService:
         path = Path(path)
         if not path.is_file():
             raise NotFoundError(f"{path} does not exist (make one with `kefu index export PATH`)")
-        report = import_file(self.store, path, index_spec(self.embedder, self.analyzer))
+        report = import_file(self.store, path, index_spec(self.spaces, self.analyzer))
         return {"path": str(path), **report.to_dict(), "store": self.store.stats()["store"]}
 
     def close(self) -> None:

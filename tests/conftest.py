@@ -94,7 +94,8 @@ def kb_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The packaged all-MiniLM-L6-v2, loaded once."""
-    from rag.embeddings import EmbeddingConfig, make_embedder
+    from rag.embedding_factory import make_embedder
+    from rag.embeddings import EmbeddingConfig
 
     e = make_embedder(EmbeddingConfig())
     _ = e.dimension
