@@ -128,27 +128,52 @@ def matched_text(hit: SearchHit) -> str:
     return stored_matching_text(chunk.kind, chunk.title, chunk.section, chunk.text, chunk.metadata)
 
 
-def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[str, float], terms: Terms) -> list[Judged]:
-    """Score each hit's relevance: the mean of cosine similarity and term coverage, or the coverage alone
-    where the embedding model could not read the question or the passage (similarity unknown)."""
+@dataclass(frozen=True)
+class MultilingualScale:
+    """How the multilingual model's cosines map onto the main scale (`on_main_scale`): `threshold` (its
+    confident-FAQ cosine) lands on `target` (the main FAQ threshold) and `floor` (its cosine for unrelated
+    text) on 0."""
+
+    threshold: float
+    target: float
+    floor: float = 0.0
+
+    def __call__(self, cosine: float) -> float:
+        return on_main_scale(cosine, self.threshold, self.target, self.floor)
+
+
+def judge(
+    hits: Sequence[SearchHit],
+    query_terms: Sequence[str],
+    weights: dict[str, float],
+    terms: Terms,
+    multilingual: MultilingualScale | None = None,
+) -> list[Judged]:
+    """Score each hit's relevance: the mean of cosine similarity and term coverage. The cosine is the main
+    model's; where it could not read the question or the passage, the multilingual model's on the main scale
+    (given `multilingual`); with neither, the coverage alone."""
     judged = []
     for hit in hits:
         text_terms = list(terms(matched_text(hit)))
         cov = coverage(query_terms, set(text_terms), weights)
         ovl = overlap_f1(query_terms, text_terms, weights)
-        relevance = cov if hit.similarity is None else (max(0.0, hit.similarity) + cov) / 2
+        similarity = hit.similarity
+        if similarity is None and multilingual is not None and hit.multilingual_similarity is not None:
+            similarity = multilingual(hit.multilingual_similarity)
+        relevance = cov if similarity is None else (max(0.0, similarity) + cov) / 2
         judged.append(Judged(hit, cov, ovl, relevance))
     return judged
 
 
-def on_main_scale(cosine: float, threshold: float, target: float) -> float:
+def on_main_scale(cosine: float, threshold: float, target: float, floor: float = 0.0) -> float:
     """A cosine of a model with its own scale, put on the main one: `threshold` (where that model's matches
-    become confident) lands on `target` (the main threshold), 1 stays 1 and 0 stays 0, linear in between."""
-    if threshold >= 1.0:
-        return target if cosine >= 1.0 else max(0.0, cosine) * target
+    become confident) lands on `target` (the main threshold), 1 stays 1 and `floor` (and below) 0, linear
+    in between."""
     if cosine >= threshold:
-        return target + (cosine - threshold) * (1.0 - target) / (1.0 - threshold)
-    return max(0.0, cosine) * target / threshold
+        return 1.0 if threshold >= 1.0 else target + (cosine - threshold) * (1.0 - target) / (1.0 - threshold)
+    if cosine <= floor or threshold <= floor:
+        return 0.0
+    return (cosine - floor) * target / (threshold - floor)
 
 
 def faq_confidence(j: Judged, min_similarity: float = 0.8, min_multilingual_similarity: float | None = None) -> float:

@@ -164,7 +164,8 @@ class DialogueManager:
         query_terms = self.analyzer.query_terms(question)
         total, freqs = self.retriever.store.term_statistics(query_terms)
         weights = answering.idf_weights(total, freqs)
-        return None, answering.judge(hits, query_terms, weights, self.analyzer.terms), list(query_terms), weights
+        judged = answering.judge(hits, query_terms, weights, self.analyzer.terms, self.settings.multilingual_scale())
+        return None, judged, list(query_terms), weights
 
     def _decide(self, question: str, language: str) -> Answer | Grounded:
         """An FAQ answer or an abstention, or the passages an answer should be written from."""

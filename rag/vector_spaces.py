@@ -12,7 +12,9 @@ Kefu keeps up to two vector spaces, each made by one model and never compared wi
   cost of embedding all of it with the slower model (README: ingest throughput).
 
 A question is embedded by the main model when it can read it and by the multilingual model always; each
-vector searches its own space, and retrieval fuses the rankings (`rag.retrieval`). The spaces, with their
+vector searches its own space, and retrieval fuses the rankings (`rag.retrieval`). In the multilingual space
+an FAQ question is embedded as a query, like the customer's question it is matched with (E5's rule for
+symmetric tasks; on AFQMC it finds the right entry first for 0.380 of the questions, against 0.363 as a passage). The spaces, with their
 scopes, are part of the store's `IndexSpec`, so changing any of them is detected. Knows nothing about stores'
 internals or answers.
 """
@@ -91,19 +93,21 @@ class VectorSpaces:
         vectors already made (a rebuild reuses them): a space whose vector is there is not embedded again."""
         out: list[dict[str, np.ndarray]] = [{} for _ in texts]
         readable = self.readable_rows(texts)
-        plan = [(self.main, readable)]
+        plan = [(self.main, readable, False)]
         if self.multilingual is not None:
-            plan.append((self.multilingual, self.multilingual_rows(kinds, readable)))
-        for embedder, rows in plan:
+            plan.append((self.multilingual, self.multilingual_rows(kinds, readable), True))
+        for embedder, rows, questions_as_queries in plan:
             todo = [i for i in rows if keep is None or not _has(keep[i], embedder.name)]
             pending = set(todo)
-            done = [i for i in rows if i not in pending]
-            for i in done:
-                out[i][embedder.name] = np.asarray(keep[i][embedder.name], dtype=np.float32)  # type: ignore[index]
-            if todo:
-                vectors = embedder.embed_documents([texts[i] for i in todo])
-                for i, vector in zip(todo, vectors):
-                    out[i][embedder.name] = vector
+            for i in rows:
+                if i not in pending:
+                    out[i][embedder.name] = np.asarray(keep[i][embedder.name], dtype=np.float32)  # type: ignore[index]
+            as_query = [i for i in todo if questions_as_queries and kinds[i] == KIND_FAQ]
+            as_passage = [i for i in todo if not (questions_as_queries and kinds[i] == KIND_FAQ)]
+            for rows_, embed in ((as_query, embedder.embed_queries), (as_passage, embedder.embed_documents)):
+                if rows_:
+                    for i, vector in zip(rows_, embed([texts[i] for i in rows_])):
+                        out[i][embedder.name] = vector
         return out
 
     def embed_queries(self, queries: Sequence[str]) -> list[QueryVectors]:
