@@ -1,8 +1,10 @@
 """Hybrid retrieval: BM25 top-N and dense top-N from a store, fused by reciprocal rank fusion.
 
 Dense search runs once per vector space (`rag.vector_spaces`): the main model's vector of a question searches
-the main model's vectors, the multilingual model's vector the multilingual ones, and each space is one more
-ranking in the fusion (a space with no vectors for a corpus simply ranks nothing). Works over any
+the main model's vectors, the multilingual model's vector the multilingual ones. The spaces' rankings are
+interleaved into one dense ranking (`rag.fusion.interleave`: each chunk at its best rank) before BM25 and
+dense are fused, so a chunk both models embed (an FAQ question) is not counted twice, and a space with no
+vectors for a corpus changes nothing. Works over any
 `KnowledgeStore`; the fusion is `rag.fusion`'s pure function, so every backend ranks alike.
 Results come back per chunk (for answering) or max-pooled per document (for `kefu search --run`, where a
 document's score is its best chunk's). A `SearchFilter` (collection, audience, language, source, document)
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.analysis import Analyzer
-from rag.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion
+from rag.fusion import DEFAULT_RRF_K, interleave, reciprocal_rank_fusion
 from rag.store import KnowledgeStore, SearchFilter, StoredChunk, doc_id_of
 from rag.vector_spaces import VectorSpaces
 
@@ -137,15 +139,15 @@ class HybridRetriever:
         # key -> (rank, score, chunk id) in each list
         lexical_pos = {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(lexical, start=1)}
         dense_pos = {m: {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(r, start=1)} for m, r in dense.items()}
-        rankings = [list(p) for p in dense_pos.values()]
+        merged = interleave([list(p) for p in dense_pos.values()])
         if mode == "hybrid":
-            fused = reciprocal_rank_fusion([list(lexical_pos), *rankings], k=self.rrf_k, limit=k)
+            fused = reciprocal_rank_fusion([list(lexical_pos), merged], k=self.rrf_k, limit=k)
         elif mode == "lexical":
             fused = [(key(cid), score) for cid, score in lexical[:k]]
-        elif len(rankings) == 1:
+        elif len(dense) == 1:  # one space: its cosines
             fused = [(key(cid), score) for cid, score in next(iter(dense.values()))[:k]]
-        else:
-            fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, limit=k)
+        else:  # several spaces: cosines of different models do not compare, ranks do
+            fused = [(item, 1.0 / (self.rrf_k + rank)) for rank, item in enumerate(merged[:k], start=1)]
         positions = [lexical_pos, *dense_pos.values()]
 
         def best_chunk(item: str) -> str:

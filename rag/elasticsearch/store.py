@@ -49,8 +49,6 @@ from rag.store import (
 
 PAGE = 1000  # rows per search page (documents, chunk ids per lookup)
 EXPORT_DOCUMENTS = 100  # documents whose chunks are fetched together for an export
-REINDEX_TIMEOUT_S = 3600
-REWRITE_GROUP_CHUNKS = 512  # chunks re-embedded and written per bulk request group during a rewrite
 
 
 def _body(response: Any) -> Any:
@@ -159,106 +157,20 @@ class ElasticsearchStore:
 
     def rebuild(self) -> dict[str, Any]:
         """Copy every row into a fresh index made from the current template and settings, then swap the
-        alias. The old index is write-blocked meanwhile, so an ingest running at the same time fails loudly
-        instead of writing rows the copy would miss; searches go on against the old index until the swap."""
-        old = self._current_index()
-        if old is None:
-            return {"store": "elasticsearch", "alias": self.alias, "old_index": None, "new_index": None, "rows": 0}
-        schema, layout = self._index_layout(old)
-        if schema != rq.SCHEMA_VERSION:
-            raise StoreError(
-                f"{old} was written by an older Kefu (schema {schema}): its rows must be re-embedded, which "
-                "`kefu index rebuild` does when the configured models are set"
-            )
-        new = self._new_index([VectorSpace(s["model"], int(s["dims"])) for s in layout], with_alias=False)
-        try:
-            with self._errors("block writes to the old index"):
-                self._client.indices.add_block(index=old, block="write")
-            with self._errors("copy the index"):
-                done = _body(
-                    self._client.options(request_timeout=REINDEX_TIMEOUT_S).reindex(
-                        body=rq.reindex_body(old, new), wait_for_completion=True, refresh=True
-                    )
-                )
-            if done.get("failures") or done.get("timed_out"):
-                raise StoreError(f"copying {old} into {new} failed: {json.dumps(done.get('failures'))[:500]}")
-            expected = self._count(None, index=old)
-            copied = self._count(None, index=new)
-            if copied != expected:
-                raise StoreError(f"copying {old} into {new} wrote {copied} of {expected} rows")
-            self._swap(old, new)
-        except BaseException:
-            with self._errors("undo the rebuild"):
-                self._client.indices.delete(index=new, ignore_unavailable=True)
-                self._client.indices.put_settings(index=old, body={"index.blocks.write": False})
-            raise
-        self._drop(old)
-        self._fields = None
-        return {"store": "elasticsearch", "alias": self.alias, "old_index": old, "new_index": new, "rows": copied}
+        alias (`rag.elasticsearch.reindex`). The old index is write-blocked meanwhile, so an ingest running at
+        the same time fails loudly instead of writing rows the copy would miss; searches go on against the old
+        index until the swap."""
+        from rag.elasticsearch.reindex import rebuild
+
+        return rebuild(self)
 
     def rewrite(
         self, spec: IndexSpec, documents: Iterable[tuple[DocumentRecord, Sequence[ChunkRecord]]]
     ) -> dict[str, Any]:
-        """Write `documents` into a fresh index made for `spec`, then swap the alias. The old index is
-        write-blocked meanwhile (documents may be read from it) and dropped after the swap; on any failure the
-        new index is deleted and the old one unblocked, so nothing changes."""
-        old = self._current_index()
-        new = self._new_index(spec.spaces, with_alias=False)
-        count = 0
-        try:
-            if old is not None:
-                with self._errors("block writes to the old index"):
-                    self._client.indices.add_block(index=old, block="write")
-            with self._errors("record the index spec"):
-                self._client.index(index=new, id=rq.META_ID, document=rq.meta_row(spec))
-            group: list[tuple[DocumentRecord, Sequence[ChunkRecord]]] = []
-            size = 0
-            for doc, chunks in documents:
-                group.append((doc, chunks))
-                size += len(chunks)
-                count += 1
-                if size >= REWRITE_GROUP_CHUNKS:
-                    self._write_into(new, group)
-                    group, size = [], 0
-            if group:
-                self._write_into(new, group)
-            with self._errors("refresh the new index"):
-                self._client.indices.refresh(index=new)
-            rows = self._count(None, index=new)
-            self._swap(old, new)
-        except BaseException:
-            with self._errors("undo the rewrite"):
-                self._client.indices.delete(index=new, ignore_unavailable=True)
-                if old is not None:
-                    self._client.indices.put_settings(index=old, body={"index.blocks.write": False})
-            raise
-        if old is not None:
-            self._drop(old)
-        self._has_index = True
-        self._fields = None
-        return {"store": "elasticsearch", "alias": self.alias, "old_index": old, "new_index": new, "rows": rows,
-                "documents": count}  # fmt: skip
+        """Write `documents` into a fresh index made for `spec`, then swap the alias (`rag.elasticsearch.reindex`)."""
+        from rag.elasticsearch.reindex import rewrite
 
-    def _write_into(self, index: str, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> None:
-        """Chunk rows, then document rows, into an index no search reads yet; any failed row fails it all."""
-        now = _now()
-        actions: list[bulk.Action] = []
-        for doc, chunks in items:
-            for chunk in chunks:
-                row_id = rq.chunk_row_id(chunk, doc)
-                actions.append((row_id, rq.bulk_index_lines(index, [(row_id, rq.chunk_row(doc, chunk))])))
-        for doc, chunks in items:
-            row_id = rq.document_row_id(doc.doc_id)
-            actions.append((row_id, rq.bulk_index_lines(index, [(row_id, rq.document_row(doc, len(chunks), now))])))
-
-        def send(lines: list[dict[str, Any]]) -> dict[str, Any]:
-            with self._errors("write the new index"):
-                return _body(self._client.bulk(operations=lines))
-
-        result = bulk.write(send, actions, sleep=self._sleep)
-        if result.failed:
-            row_id, reason = next(iter(result.failed.items()))
-            raise StoreError(f"{len(result.failed)} rows could not be written to {index} ({row_id}: {reason}); nothing changed")
+        return rewrite(self, spec, documents)
 
     # -- index spec ---------------------------------------------------------------------------------------
 
