@@ -139,10 +139,14 @@ class RetrievalSettings(_Group):
 
 class AnswerSettings(_Group):
     faq_min_similarity: float = Field(
-        0.8, ge=0, le=1, description="Least question similarity (main-model cosine or term overlap) for an FAQ entry to answer directly."
+        0.8,
+        ge=0,
+        le=1,
+        description="Least question similarity (main-model cosine; term overlap where no multilingual cosine is known) "
+        "for an FAQ entry to answer directly.",
     )
     faq_min_multilingual_similarity: float = Field(
-        0.94,
+        0.981,
         ge=0,
         le=1,
         description="Least multilingual-model cosine of question and FAQ question for the entry to answer directly; "

@@ -160,9 +160,13 @@ class SQLiteStore:
 
     def index_spec(self) -> IndexSpec | None:
         with self._lock:
-            if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM chunks)").fetchone()[0]:
-                return None
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'index_spec'").fetchone()
+            return self._recorded_spec() if self._has_chunks() else None
+
+    def _has_chunks(self) -> bool:
+        return bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0])
+
+    def _recorded_spec(self) -> IndexSpec | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'index_spec'").fetchone()
         return IndexSpec.from_dict(json.loads(row[0])) if row else None
 
     def claim(self, spec: IndexSpec) -> None:
@@ -349,8 +353,8 @@ class SQLiteStore:
             generation = self._generation()
             cached = self._matrices.get(model)
             if cached is None or cached.generation != generation:
-                spec = self.index_spec()
-                if spec is not None and model not in spec.models:
+                spec = self._recorded_spec()
+                if spec is not None and model not in spec.models and self._has_chunks():
                     raise no_vectors_of(model, spec)
                 rows = self._db.execute(
                     """SELECT c.chunk_id, v.vector, c.doc_id, d.source, d.collection, c.language, d.audience
