@@ -151,18 +151,21 @@ def judge(
     terms: Terms,
     multilingual: MultilingualScale | None = None,
 ) -> list[Judged]:
-    """Score each hit's relevance: the mean of cosine similarity and term coverage. The cosine is the main
-    model's; where it could not read the question or the passage, the multilingual model's on the main scale
-    (given `multilingual`); with neither, the coverage alone."""
+    """Score each hit's relevance: the mean of the main model's cosine and term coverage. Where the main model
+    could not read the question or the passage, the coverage alone, raised to the mean of the multilingual
+    cosine (on the main scale, given `multilingual`) and the coverage when that is higher: a paraphrase that
+    shares few terms can be relevant by its meaning, and nothing relevant by its terms becomes less so."""
     judged = []
     for hit in hits:
         text_terms = list(terms(matched_text(hit)))
         cov = coverage(query_terms, set(text_terms), weights)
         ovl = overlap_f1(query_terms, text_terms, weights)
-        similarity = hit.similarity
-        if similarity is None and multilingual is not None and hit.multilingual_similarity is not None:
-            similarity = multilingual(hit.multilingual_similarity)
-        relevance = cov if similarity is None else (max(0.0, similarity) + cov) / 2
+        if hit.similarity is not None:
+            relevance = (max(0.0, hit.similarity) + cov) / 2
+        elif multilingual is not None and hit.multilingual_similarity is not None:
+            relevance = max(cov, (multilingual(hit.multilingual_similarity) + cov) / 2)
+        else:
+            relevance = cov
         judged.append(Judged(hit, cov, ovl, relevance))
     return judged
 
