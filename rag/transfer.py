@@ -206,17 +206,17 @@ def import_file(store: KnowledgeStore, path: Path, expected: IndexSpec) -> Impor
     analysis: a file built with others would mix vectors the retriever cannot compare."""
     spec, documents = read_export(path)
     report = ImportReport()
-    for doc, chunks in documents:  # first pass: every line is checked before anything is written
-        report.documents += 1
-        report.chunks += len(chunks)
-    if spec is None:
-        return report
-    if IndexSpec(spec.analysis, spec.spaces) != expected:
+    if spec is not None and IndexSpec(spec.analysis, spec.spaces) != expected:
         raise FormatError(
             f"{path.name} was exported with {spec.describe()}, but {expected.describe()} is configured: set "
             "KEFU_EMBEDDING_MODEL, KEFU_MULTILINGUAL_MODEL, KEFU_MULTILINGUAL_SCOPE (and KEFU_ZH_ANALYZER, "
             "KEFU_USER_DICT) as they were where it was exported"
         )
+    for doc, chunks in documents:  # first pass: every line is checked before anything is written
+        report.documents += 1
+        report.chunks += len(chunks)
+    if spec is None:
+        return report
     store.claim(expected)
     _, documents = read_export(path)
     _write_groups(store, documents, report)
