@@ -129,7 +129,7 @@ def test_ask_answers_confident_faq_matches_directly(use_kb, question, answer_par
 
 @pytest.mark.parametrize(
     "question, faq_question, answer_part",
-    [("密码忘了怎么办", "忘记密码怎么办？", "30 分钟内有效"), ("退款要几天才能到账", "退款多久到账？", "原路退款")],
+    [("密码忘了怎么办", "忘记密码怎么办？", "30 分钟内有效"), ("屏幕摔坏了保修吗", "屏幕摔碎了可以保修吗？", "不包括摔落")],
 )
 def test_chinese_paraphrases_of_faq_questions_are_answered_from_the_faq_by_meaning(use_kb, question, faq_question, answer_part):
     """Different words, same question: MiniLM cannot read them and their terms overlap too little, so only the
