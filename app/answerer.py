@@ -258,7 +258,8 @@ class Answerer:
                 key = "empty" if empty_store else "abstain"
                 out.append(Answer(answering.message(key, language), MODE_ABSTAIN, language=language, confidence=0.0))
                 continue
-            decided, chosen = answering.plan(language, found.judged, s.faq_min_similarity, s.min_relevance, s.max_sources)
+            decided, chosen = answering.plan(language, found.judged, s.faq_min_similarity, s.min_relevance, s.max_sources,
+                                             faq_min_multilingual_similarity=s.faq_min_multilingual_similarity)  # fmt: skip
             out.append(decided if decided is not None else Grounded(query, language, chosen, found.query_terms, found.weights))
         return out
 
@@ -268,7 +269,8 @@ class Answerer:
         query_terms = list(self.analyzer.query_terms(query))
         total, freqs = self.retriever.store.term_statistics(query_terms)
         weights = answering.idf_weights(total, freqs)
-        return Evidence(answering.judge(hits, query_terms, weights, self.analyzer.terms), query_terms, weights)
+        judged = answering.judge(hits, query_terms, weights, self.analyzer.terms, self.settings.multilingual_scale())
+        return Evidence(judged, query_terms, weights)
 
     # -- write and check ----------------------------------------------------------------------------------
 

@@ -8,6 +8,12 @@ answer, a mode and the sources it cites.
 
 Relevance mixes two signals a reader can check: the cosine similarity of question and passage, and the
 share of the question's terms (weighted by inverse document frequency) that the passage contains.
+An FAQ entry answers directly when its question means the customer's: the main model's cosine or the
+multilingual model's cosine (which reads Chinese paraphrases) clears its threshold; where no multilingual
+cosine is known, term overlap counts too (as before issue #12). Term overlap does not decide alone where
+the meaning is known: on AFQMC's different-but-similar question pairs it passes 5.4% of them by itself. The
+multilingual cosine has its own scale (E5's unrelated questions still score ~0.8), so it is put on the main
+scale first (`on_main_scale`): its calibrated threshold lands on the main threshold.
 Nothing here does I/O: terms, weights and hits are passed in.
 """
 
@@ -23,7 +29,7 @@ from app.injection import injection_sentences
 from ingest.chunking import split_sentences
 from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
-from rag.indexing import matching_text
+from rag.indexing import stored_matching_text
 from rag.retrieval import SearchHit
 
 MODE_FAQ = "faq"
@@ -142,8 +148,7 @@ def matched_text(hit: SearchHit) -> str:
     """The text a stored chunk was matched on when it was indexed (an FAQ's question; prose with its title
     and section), rebuilt with the indexer's own function."""
     chunk = hit.chunk
-    match = str(chunk.metadata.get("question") or chunk.section) if chunk.kind == KIND_FAQ else chunk.text
-    return matching_text(chunk.kind, chunk.title, chunk.section, match)
+    return stored_matching_text(chunk.kind, chunk.title, chunk.section, chunk.text, chunk.metadata)
 
 
 def _strip_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -174,22 +179,65 @@ def without_instructions(hit: SearchHit) -> SearchHit | None:
     return replace(hit, chunk=replace(chunk, text=text, metadata=metadata))
 
 
-def judge(hits: Sequence[SearchHit], query_terms: Sequence[str], weights: dict[str, float], terms: Terms) -> list[Judged]:
-    """Score each hit's relevance: the mean of cosine similarity and term coverage, or the coverage alone
-    where the embedding model could not read the question or the passage (similarity unknown)."""
+@dataclass(frozen=True)
+class MultilingualScale:
+    """How the multilingual model's cosines map onto the main scale (`on_main_scale`): `threshold` (its
+    confident-FAQ cosine) lands on `target` (the main FAQ threshold) and `floor` (its cosine for unrelated
+    text) on 0."""
+
+    threshold: float
+    target: float
+    floor: float = 0.0
+
+    def __call__(self, cosine: float) -> float:
+        return on_main_scale(cosine, self.threshold, self.target, self.floor)
+
+
+def judge(
+    hits: Sequence[SearchHit],
+    query_terms: Sequence[str],
+    weights: dict[str, float],
+    terms: Terms,
+    multilingual: MultilingualScale | None = None,
+) -> list[Judged]:
+    """Score each hit's relevance: the mean of the main model's cosine and term coverage. Where the main model
+    could not read the question or the passage, the coverage alone, raised to the mean of the multilingual
+    cosine (on the main scale, given `multilingual`) and the coverage when that is higher: a paraphrase that
+    shares few terms can be relevant by its meaning, and nothing relevant by its terms becomes less so."""
     judged = []
     for hit in hits:
         text_terms = list(terms(matched_text(hit)))
         cov = coverage(query_terms, set(text_terms), weights)
         ovl = overlap_f1(query_terms, text_terms, weights)
-        relevance = cov if hit.similarity is None else (max(0.0, hit.similarity) + cov) / 2
+        if hit.similarity is not None:
+            relevance = (max(0.0, hit.similarity) + cov) / 2
+        elif multilingual is not None and hit.multilingual_similarity is not None:
+            relevance = max(cov, (multilingual(hit.multilingual_similarity) + cov) / 2)
+        else:
+            relevance = cov
         judged.append(Judged(hit, cov, ovl, relevance))
     return judged
 
 
-def faq_confidence(j: Judged) -> float:
-    """How surely an FAQ entry's question is the customer's: the better of cosine and term overlap."""
-    return max(j.hit.similarity or 0.0, j.overlap)
+def on_main_scale(cosine: float, threshold: float, target: float, floor: float = 0.0) -> float:
+    """A cosine of a model with its own scale, put on the main one: `threshold` (where that model's matches
+    become confident) lands on `target` (the main threshold), 1 stays 1 and `floor` (and below) 0, linear
+    in between."""
+    if cosine >= threshold:
+        return 1.0 if threshold >= 1.0 else target + (cosine - threshold) * (1.0 - target) / (1.0 - threshold)
+    if cosine <= floor or threshold <= floor:
+        return 0.0
+    return (cosine - floor) * target / (threshold - floor)
+
+
+def faq_confidence(j: Judged, min_similarity: float = 0.8, min_multilingual_similarity: float | None = None) -> float:
+    """How surely an FAQ entry's question is the customer's, on the main scale: the better of the main model's
+    cosine and (given its threshold) the multilingual model's cosine put on that scale; without a multilingual
+    cosine, the better of the main cosine and the term overlap."""
+    main = j.hit.similarity or 0.0
+    if min_multilingual_similarity is not None and j.hit.multilingual_similarity is not None:
+        return max(main, on_main_scale(j.hit.multilingual_similarity, min_multilingual_similarity, min_similarity))
+    return max(main, j.overlap)
 
 
 _LIST_START_RE = re.compile(r"^\s*([-*+]|\d+[.)]|\|)")
@@ -257,16 +305,22 @@ def plan(
     faq_min_similarity: float,
     min_relevance: float,
     max_sources: int,
+    faq_min_multilingual_similarity: float | None = None,
 ) -> tuple[Answer | None, list[Judged]]:
     """The decision every answer starts with: an FAQ answer or an abstention (an Answer, no passages), or the
-    passages an answer should be written from (None, passages best first)."""
+    passages an answer should be written from (None, passages best first). An FAQ entry answers when its
+    `faq_confidence` reaches faq_min_similarity (the multilingual cosine is used only with its threshold)."""
+
+    def confidence(j: Judged) -> float:
+        return faq_confidence(j, faq_min_similarity, faq_min_multilingual_similarity)
+
     faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
     same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
-    best_faq = max(same_language or faqs, key=faq_confidence, default=None)
-    if best_faq is not None and faq_confidence(best_faq) >= faq_min_similarity:
+    best_faq = max(same_language or faqs, key=confidence, default=None)
+    if best_faq is not None and confidence(best_faq) >= faq_min_similarity:
         answer = str(best_faq.hit.chunk.metadata.get("answer") or best_faq.hit.chunk.text)
-        confidence = faq_confidence(best_faq)
-        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, confidence)], language=question_language, confidence=confidence), []
+        best = confidence(best_faq)
+        return Answer(answer, MODE_FAQ, [source_entry(best_faq.hit, best)], language=question_language, confidence=best), []
 
     relevant = [j for j in judged if j.relevance >= min_relevance]
     if not relevant:

@@ -84,20 +84,39 @@ class Components:
 
     @component
     def embedder(self):
-        from rag.embeddings import EmbeddingConfig, make_embedder
+        """The main embedding model (it also counts tokens for chunking); recent queries' vectors remembered."""
+        from rag.embedding_factory import make_embedder
+        from rag.embeddings import EmbeddingConfig
         from rag.query_cache import QueryCachingEmbedder
 
         e = self.settings.embedding
         return QueryCachingEmbedder(make_embedder(
             EmbeddingConfig(
                 model=e.embedding_model,
+                backend=e.embedding_backend,
                 device=e.embedding_device,
                 dtype=e.embedding_dtype,
                 batch_size=e.embedding_batch_size,
                 query_prefix=e.embedding_query_prefix,
                 document_prefix=e.embedding_document_prefix,
+                threads=e.embedding_threads,
             )
         ))
+
+    @component
+    def spaces(self):
+        """The main and multilingual models and which text each embeds (`rag.vector_spaces`)."""
+        from rag.embedding_factory import make_multilingual
+        from rag.embeddings import EmbeddingConfig
+        from rag.query_cache import QueryCachingEmbedder
+        from rag.vector_spaces import VectorSpaces
+
+        e = self.settings.embedding
+        multilingual = make_multilingual(
+            EmbeddingConfig(model=e.multilingual_model, device=e.embedding_device, dtype=e.embedding_dtype,
+                            batch_size=e.embedding_batch_size, threads=e.embedding_threads)  # fmt: skip
+        )
+        return VectorSpaces(self.embedder, QueryCachingEmbedder(multilingual) if multilingual else None, e.multilingual_scope)
 
     @component
     def store(self):
@@ -138,7 +157,7 @@ class Components:
         from rag.retrieval import HybridRetriever
 
         r = self.settings.retrieval
-        return HybridRetriever(self.store, self.embedder, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k, filters=filters)
+        return HybridRetriever(self.store, self.spaces, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k, filters=filters)
 
     def check_index(self) -> None:
         """IndexMismatchError with the fix when the store was built with another embedding model or analysis.
@@ -150,8 +169,12 @@ class Components:
         now = time.monotonic()
         if now - self._index_checked_at < INDEX_CHECK_SECONDS:
             return
-        index_spec(self.embedder, self.analyzer).check(self.store.index_spec())
+        index_spec(self.spaces, self.analyzer).check(self.store.index_spec())
         self._index_checked_at = now
+
+    def forget_index_check(self) -> None:
+        """After a rebuild: check the store's spec again on the next question."""
+        self._index_checked_at = float("-inf")
 
     def catalogue(self) -> Catalogue:
         """What the knowledge base says about itself: product names (manual titles and KEFU_PRODUCTS) and the

@@ -219,7 +219,7 @@ class Ingestion:
     ) -> IngestReport:
         started = time.perf_counter()
         store = self.c.store
-        run = _Run(Indexer(store, self.c.embedder, self.c.analyzer), store.delete_documents, len(jobs), on_file, on_progress)
+        run = _Run(Indexer(store, self.c.spaces, self.c.analyzer), store.delete_documents, len(jobs), on_file, on_progress)
         by_path = self._documents_by_path()
         with self.file_loader() as loader:
             for path, source, problem in jobs:

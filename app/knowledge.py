@@ -5,7 +5,7 @@ the file format is `rag.transfer`'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,15 @@ class KnowledgeBase:
         """The store's counts and facts; a URL in them is shown without its password."""
         return {k: redact(v) if isinstance(v, str) else v for k, v in self.c.store.stats().items()}
 
-    def rebuild(self) -> dict[str, Any]:
-        return self.c.store.rebuild()
+    def rebuild(self, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Re-embed (and re-analyse) what the configured models and analysis need, or only compact the store when
+        nothing changed; on_progress(documents done, documents in all). Searches keep the old index meanwhile."""
+        from rag.reembedding import rebuild_index
+
+        result = rebuild_index(self.c.store, self.c.spaces, self.c.analyzer, on_progress)
+        self.c.forget_index_check()
+        self.c.forget_catalogue()
+        return result
 
     def export(self, path: Path) -> dict[str, Any]:
         """Write every document, chunk, term and vector to a JSONL file (see rag.transfer)."""
@@ -62,6 +69,6 @@ class KnowledgeBase:
         path = Path(path)
         if not path.is_file():
             raise NotFoundError(f"{path} does not exist (make one with `kefu index export PATH`)")
-        report = import_file(self.c.store, path, index_spec(self.c.embedder, self.c.analyzer))
+        report = import_file(self.c.store, path, index_spec(self.c.spaces, self.c.analyzer))
         self.c.forget_catalogue()
         return {"path": str(path), **report.to_dict(), "store": self.c.store.stats()["store"]}

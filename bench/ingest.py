@@ -3,6 +3,8 @@ embedding of the same chunk texts, in the same run, on the same machine.
 
     python bench/ingest.py                                  # ../shared/datasets/beir-scifact/corpus.jsonl
     python bench/ingest.py data/kb path/to/folder-or-file   # anything `kefu ingest` takes
+    python bench/ingest.py corpus.jsonl --limit 300         # the first 300 records of a JSONL corpus
+    KEFU_MULTILINGUAL_SCOPE=all python bench/ingest.py ...  # any setting, from the environment
 
 Prints documents/s and chunks/s for both, and the pipeline's overhead (everything that is not embedding)
 as a share of the embedding time. The embedding model is loaded before either clock starts.
@@ -28,18 +30,32 @@ DEFAULT = ROOT.parent / "shared" / "datasets" / "beir-scifact" / "corpus.jsonl"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: {DEFAULT})")
+    parser.add_argument("--limit", type=int, help="only the first N records of each JSONL corpus given")
     args = parser.parse_args()
     paths = args.paths or [DEFAULT]
     home = Path(tempfile.mkdtemp(prefix="kefu-bench-ingest-"))
     os.environ["KEFU_HOME"] = str(home)
+    if args.limit:
+        subset = []
+        for path in paths:
+            if path.suffix == ".jsonl":
+                part = home / f"first-{args.limit}-{path.name}"
+                with path.open(encoding="utf-8") as src:
+                    part.write_text("".join(line for _, line in zip(range(args.limit), src)), encoding="utf-8")
+                path = part
+            subset.append(path)
+        paths = subset
 
     from app.services import KefuService
     from ingest.pipeline import discover
-    from rag.indexing import embed_readable, matching_text
+    from rag.indexing import matching_text
 
     service = KefuService()
-    embedder = service.components.embedder
-    embedder.embed_documents(["warm-up"])  # load the model outside both clocks
+    spaces = service.components.spaces
+    for e in spaces.embedders:  # load the models outside both clocks (torch too, for the bulk path)
+        e.embed_documents(["warm-up"] * 2)
+    if hasattr(spaces.main, "_torch"):
+        spaces.main._torch.embed_documents(["warm-up"])
 
     started = time.perf_counter()
     report = service.ingest(paths)
@@ -51,6 +67,7 @@ def main() -> None:
     # The same chunk texts, read again (timed apart), then embedded bare with the indexer's own function.
     started = time.perf_counter()
     texts: list[str] = []
+    kinds: list[str] = []
     with service.ingestion.file_loader() as loader:
         for path, problem in discover(paths):
             if problem is None:
@@ -59,15 +76,17 @@ def main() -> None:
                 except Exception:
                     continue
                 texts += [matching_text(d.kind, d.title, c.section, c.match_text) for d in documents for c in d.chunks]
+                kinds += [d.kind for d in documents for _ in d.chunks]
     read_s = time.perf_counter() - started
     started = time.perf_counter()
-    embed_readable(embedder, texts)
+    spaces.embed_passages(texts, kinds)
     embed_s = time.perf_counter() - started
 
     docs, chunks = summary["documents"], summary["chunks"]
     overhead = pipeline_s - embed_s
     print(f"# Kefu ingest benchmark, {date.today()}, {platform.node()} ({os.cpu_count()} CPUs)")
-    print(f"# {', '.join(map(str, paths))}: {docs} documents, {chunks} chunks ({embedder.name})\n")
+    models = " + ".join(f"{s.model} ({s.scope})" for s in spaces.spec_spaces())
+    print(f"# {', '.join(map(str, paths))}: {docs} documents, {chunks} chunks; {models}\n")
     print("| run | seconds | documents/s | chunks/s |")
     print("|---|---|---|---|")
     print(f"| whole pipeline (parse, chunk, analyse, embed, write) | {pipeline_s:.1f} | {docs / pipeline_s:.1f} | {chunks / pipeline_s:.1f} |")

@@ -8,9 +8,15 @@ same process on the same data: bm25s with k1=0.9, b=0.4, Snowball-stemmed Englis
 
     python bench/retrieval.py                      # ../shared/datasets/{beir-scifact,cmrc2018-zh}
     python bench/retrieval.py path/to/beir-folder --split test --home /tmp/kefu-bench
+    python bench/retrieval.py DATASET --baseline   # also the setup before issue #12, in the same run
+    python bench/retrieval.py DATASET --torch-queries  # also questions embedded by torch, on the same store
 
 The knowledge store is built under --home (a temporary folder by default); with a kept --home an
-unchanged corpus is not re-embedded, so repeated runs only measure search.
+unchanged corpus is not re-embedded, so repeated runs only measure search. `--baseline` builds a second
+store with KEFU_MULTILINGUAL_MODEL=none (MiniLM only: Chinese left to BM25) and reports it beside the default;
+`--torch-queries` searches the default store again with KEFU_EMBEDDING_BACKEND=sentence-transformers, so
+numpy-embedded questions and torch-embedded ones meet the same (torch-embedded) passages: the proof that
+both engines share one vector space. Ingest throughput (documents/s) is printed for each store built.
 """
 
 from __future__ import annotations
@@ -88,8 +94,38 @@ def reference_bm25(corpus: Path, queries: list[tuple[str, str]], k: int = 100) -
     }
 
 
-def run_dataset(folder: Path, split: str | None, home: Path, max_queries: int | None) -> dict:
-    from app.evaluation import evaluate, read_qrels, read_queries, read_trec_run
+def _search_rows(query_file: Path, work: Path, qrels: dict, label: str) -> list[dict]:
+    from app.evaluation import evaluate, read_trec_run
+
+    rows = []
+    for mode in MODES:
+        run_file = work / f"{label}-{mode}.trec".replace(" ", "_")
+        started = time.perf_counter()
+        _kefu(["search", "--queries", str(query_file), "-k", "100", "--run", str(run_file), "--mode", mode])
+        seconds = time.perf_counter() - started
+        with run_file.open() as fh:
+            metrics = evaluate(read_trec_run(fh), qrels)
+        rows.append({"system": f"kefu {mode}{label}", **metrics, "seconds": seconds})
+    return rows
+
+
+def _with_env(env: dict[str, str], fn):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return fn()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_dataset(
+    folder: Path, split: str | None, home: Path, max_queries: int | None, baseline: bool = False, torch_queries: bool = False
+) -> dict:
+    from app.evaluation import evaluate, read_qrels, read_queries
 
     qrels_path = _split_for(folder, split)
     qrels = read_qrels(qrels_path)
@@ -106,15 +142,20 @@ def run_dataset(folder: Path, split: str | None, home: Path, max_queries: int | 
     report = json.loads(_kefu(["ingest", str(folder / "corpus.jsonl"), "--json"]))
     ingest_s = time.perf_counter() - started
     summary = report["summary"]
-    rows = []
-    for mode in MODES:
-        run_file = work / f"{mode}.trec"
-        started = time.perf_counter()
-        _kefu(["search", "--queries", str(query_file), "-k", "100", "--run", str(run_file), "--mode", mode])
-        seconds = time.perf_counter() - started
-        with run_file.open() as fh:
-            metrics = evaluate(read_trec_run(fh), qrels)
-        rows.append({"system": f"kefu {mode}", **metrics, "seconds": seconds})
+    rows = _search_rows(query_file, work, qrels, "")
+    ingests = {"default": ingest_s}
+    if torch_queries:
+        rows += _with_env({"KEFU_EMBEDDING_BACKEND": "sentence-transformers"},
+                          lambda: _search_rows(query_file, work, qrels, " (torch queries)"))  # fmt: skip
+
+    if baseline:
+        def before() -> list[dict]:
+            started = time.perf_counter()
+            _kefu(["ingest", str(folder / "corpus.jsonl"), "--json"])
+            ingests["main only (before #12)"] = time.perf_counter() - started
+            return _search_rows(query_file, work, qrels, " (main only, before #12)")
+
+        rows += _with_env({"KEFU_MULTILINGUAL_MODEL": "none", "KEFU_HOME": str(home) + "-main-only"}, before)
     started = time.perf_counter()
     reference = reference_bm25(folder / "corpus.jsonl", queries)
     rows.append({"system": "bm25s reference", **evaluate(reference, qrels), "seconds": time.perf_counter() - started})
@@ -125,6 +166,7 @@ def run_dataset(folder: Path, split: str | None, home: Path, max_queries: int | 
         "documents": sum(f["documents"] for f in report["files"]),
         "chunks": sum(f["chunks"] for f in report["files"]),
         "ingest_seconds": ingest_s,
+        "ingests": ingests,
         "ingest_status": {k: summary[k] for k in ("indexed", "unchanged", "failed")},
         "rows": rows,
     }
@@ -143,6 +185,8 @@ def print_result(result: dict) -> None:
             f"| {row['system']} | {row['ndcg@10']:.4f} | {row['ndcg@10'] / ref['ndcg@10']:.3f} | "
             f"{row['recall@100']:.4f} | {row['recall@100'] / ref['recall@100']:.3f} | {row['seconds']:.1f} s |"
         )
+    docs = result["documents"]
+    print("\ningest: " + "; ".join(f"{name} {secs:.1f} s = {docs / secs:.1f} documents/s" for name, secs in result["ingests"].items()))
 
 
 def main() -> None:
@@ -152,6 +196,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="KEFU_HOME for the stores (default: a temporary folder)")
     parser.add_argument("--max-queries", type=int, help="evaluate only the first N judged queries")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--baseline", action="store_true", help="also build and search the setup before issue #12")
+    parser.add_argument("--torch-queries", action="store_true", help="also search with questions embedded by torch")
     args = parser.parse_args()
     datasets = args.datasets or [d for d in DEFAULT_DATASETS if d.exists()]
     if not datasets:
@@ -160,7 +206,7 @@ def main() -> None:
     print(f"# Kefu retrieval benchmark, {date.today()}, {platform.node()} ({os.cpu_count()} CPUs), home {base}")
     results = []
     for folder in datasets:
-        result = run_dataset(folder, args.split, base / folder.name, args.max_queries)
+        result = run_dataset(folder, args.split, base / folder.name, args.max_queries, args.baseline, args.torch_queries)
         print_result(result)
         results.append(result)
     if args.json:

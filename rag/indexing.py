@@ -1,5 +1,6 @@
 """Indexing: chunked documents in, store records out. Analyses each chunk's terms, embeds its match text in
-large batches (across documents, for throughput) and writes documents in groups, each all or nothing.
+large batches (across documents, for throughput) in each vector space that should hold it
+(`rag.vector_spaces`), and writes documents in groups, each all or nothing.
 
 Unchanged documents (same id and content hash, which covers the collection and audience too) are left
 alone. A document the store could not write (Elasticsearch reports such per document) comes back `failed`
@@ -12,14 +13,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from ingest.chunking import context_prefix
 from ingest.documents import KIND_FAQ, Document
 from rag.analysis import Analyzer, detect_language
-import numpy as np
-
 from rag.embeddings import MIN_READABLE, Embedder
 from rag.store import ChunkRecord, DocumentRecord, IndexSpec, KnowledgeStore, chunk_id_for
+from rag.vector_spaces import VectorSpaces
 
 # Documents are embedded and written in groups of about this many chunks: large enough to keep the
 # embedder's batches full, small enough that a crash loses little work.
@@ -34,8 +37,9 @@ class IndexOutcome:
     error: str | None = None
 
 
-def index_spec(embedder: Embedder, analyzer: Analyzer) -> IndexSpec:
-    return IndexSpec(embedding_model=embedder.name, dimension=embedder.dimension, analysis=analyzer.fingerprint)
+def index_spec(spaces: VectorSpaces, analyzer: Analyzer) -> IndexSpec:
+    """The spec a store built with these models and this analysis records."""
+    return IndexSpec(analysis=analyzer.fingerprint, spaces=spaces.spec_spaces())
 
 
 def matching_text(kind: str, title: str, section: str, match_text: str) -> str:
@@ -60,16 +64,23 @@ def embed_readable(embedder: Embedder, texts: list[str], query: bool = False) ->
     return vectors
 
 
+def stored_matching_text(kind: str, title: str, section: str, text: str, metadata: dict[str, Any]) -> str:
+    """`matching_text` rebuilt from a stored chunk (an FAQ chunk keeps its question in its metadata), for
+    re-embedding and for judging answers."""
+    match = str(metadata.get("question") or section) if kind == KIND_FAQ else text
+    return matching_text(kind, title, section, match)
+
+
 class Indexer:
-    def __init__(self, store: KnowledgeStore, embedder: Embedder, analyzer: Analyzer):
+    def __init__(self, store: KnowledgeStore, spaces: VectorSpaces, analyzer: Analyzer):
         self.store = store
-        self.embedder = embedder
+        self.spaces = spaces
         self.analyzer = analyzer
         self._claimed = False
 
     def _claim(self) -> None:
         if not self._claimed:
-            self.store.claim(index_spec(self.embedder, self.analyzer))
+            self.store.claim(index_spec(self.spaces, self.analyzer))
             self._claimed = True
 
     def index(
@@ -109,7 +120,7 @@ class Indexer:
     def _write(self, docs: Sequence[Document]) -> dict[str, str]:
         """Write a group of documents; returns {doc_id: reason} for those the store could not write."""
         texts = [matching_text(doc.kind, doc.title, c.section, c.match_text) for doc in docs for c in doc.chunks]
-        vectors = embed_readable(self.embedder, texts)
+        vectors = self.spaces.embed_passages(texts, [doc.kind for doc in docs for _ in doc.chunks])
         items = []
         row = 0
         for doc in docs:
@@ -123,7 +134,7 @@ class Indexer:
                         ord=chunk.ord,
                         text=chunk.text,
                         terms=self.analyzer.analyzed_text(texts[row]),
-                        embedding=vectors[row],
+                        vectors=vectors[row],
                         section=chunk.section,
                         page=chunk.page,
                         language=language,

@@ -1,6 +1,11 @@
 """Hybrid retrieval: BM25 top-N and dense top-N from a store, fused by reciprocal rank fusion.
 
-Works over any `KnowledgeStore`; the fusion is `rag.fusion`'s pure function, so every backend ranks alike.
+Dense search runs once per vector space (`rag.vector_spaces`): the main model's vector of a question searches
+the main model's vectors, the multilingual model's vector the multilingual ones. The spaces' rankings are
+interleaved into one dense ranking (`rag.fusion.interleave`: each chunk at its best rank) before BM25 and
+dense are fused, so a chunk both models embed (an FAQ question) is not counted twice, and a space with no
+vectors for a corpus changes nothing. Works over any
+`KnowledgeStore`; the fusion is `rag.fusion`'s pure function, so every backend ranks alike.
 Results come back per chunk (for answering) or max-pooled per document (for `kefu search --run`, where a
 document's score is its best chunk's). A `SearchFilter` (collection, audience, language, source, document)
 restricts both rankers' candidates inside the store; a retriever's own filter (e.g. the audiences customers
@@ -15,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.analysis import Analyzer
-from rag.embeddings import MIN_READABLE, Embedder
-from rag.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion
+from rag.fusion import DEFAULT_RRF_K, interleave, reciprocal_rank_fusion
 from rag.store import KnowledgeStore, SearchFilter, StoredChunk, doc_id_of
+from rag.vector_spaces import VectorSpaces
 
 MODES = ("hybrid", "lexical", "dense")
 
@@ -25,11 +30,12 @@ MODES = ("hybrid", "lexical", "dense")
 @dataclass
 class SearchHit:
     chunk: StoredChunk
-    score: float  # the fused score (hybrid), BM25 (lexical) or cosine (dense)
+    score: float  # the fused score (hybrid; dense with two spaces), BM25 (lexical) or cosine (dense, one space)
     lexical_rank: int | None = None
     lexical_score: float | None = None
-    dense_rank: int | None = None
-    similarity: float | None = None  # cosine of query and chunk, whatever the mode found it by
+    dense_rank: int | None = None  # the best rank in any space's dense ranking
+    similarity: float | None = None  # cosine of query and chunk in the main space, whatever the mode found it by
+    multilingual_similarity: float | None = None  # the same in the multilingual space (its own scale)
 
     def to_dict(self) -> dict:
         c = self.chunk
@@ -47,6 +53,7 @@ class SearchHit:
             "lexical_rank": self.lexical_rank,
             "dense_rank": self.dense_rank,
             "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "multilingual_similarity": None if self.multilingual_similarity is None else round(self.multilingual_similarity, 4),
         }
 
 
@@ -55,21 +62,22 @@ class _Ranked:
     """One query's candidate rankings before fusion: ids best first, with their raw scores."""
 
     lexical: list[tuple[str, float]]
-    dense: list[tuple[str, float]]
+    dense: dict[str, list[tuple[str, float]]]  # model -> ranking
+    vectors: dict[str, np.ndarray]  # model -> the query's vector
 
 
 class HybridRetriever:
     def __init__(
         self,
         store: KnowledgeStore,
-        embedder: Embedder,
+        spaces: VectorSpaces,
         analyzer: Analyzer,
         candidates: int = 100,
         rrf_k: float = DEFAULT_RRF_K,
         filters: SearchFilter | None = None,
     ):
         self.store = store
-        self.embedder = embedder
+        self.spaces = spaces
         self.analyzer = analyzer
         self.candidates = candidates
         self.rrf_k = rrf_k
@@ -93,7 +101,7 @@ class HybridRetriever:
         per_document: bool = False,
         filters: SearchFilter | None = None,
     ) -> list[list[SearchHit]]:
-        """Search many queries at once (queries are embedded in one batch).
+        """Search many queries at once (queries are embedded in one batch per model).
 
         With per_document, each document appears once, represented by its best chunk, and each ranker's
         candidates are pooled per document before fusion, so a document is judged by its best chunk.
@@ -106,65 +114,70 @@ class HybridRetriever:
             return [[] for _ in queries]
         depth = max(self.candidates, k * (3 if per_document else 1))
         queries = list(queries)
-        dense_lists: list[list[tuple[str, float]]] = [[] for _ in queries]
-        vectors: list[np.ndarray | None] = [None] * len(queries)
+        ranked = [_Ranked([], {}, {}) for _ in queries]
         if mode != "lexical":
-            # A query the embedding model cannot read (Chinese for an English-only model) gets no dense
-            # ranking and no similarity: its vector would rank chunks at random.
-            readable = [i for i, r in enumerate(self.embedder.readable(queries)) if r >= MIN_READABLE]
-            if readable:
-                embedded = self.embedder.embed_queries([queries[i] for i in readable])
-                found_lists = self.store.vector_search(embedded, depth, filters=filters)
-                for i, vector, found in zip(readable, embedded, found_lists):
-                    vectors[i], dense_lists[i] = vector, found
+            # A query the main model cannot read (Chinese for an English-only model) gets no vector in its
+            # space: that vector would rank chunks at random. The multilingual model reads every query.
+            for space in self.spaces.embed_queries(queries):
+                found = self.store.vector_search(space.vectors, depth, filters=filters, model=space.model)
+                for i, vector, ranking in zip(space.rows, space.vectors, found):
+                    ranked[i].dense[space.model] = ranking
+                    ranked[i].vectors[space.model] = vector
         results = []
         for i, query in enumerate(queries):
-            terms = self.analyzer.query_terms(query)
-            lexical = self.store.lexical_search(terms, depth, filters=filters) if mode != "dense" else []
-            ranked = _Ranked(lexical=lexical, dense=dense_lists[i])
-            results.append(self._fuse(ranked, k, mode, per_document, vectors[i]))
+            if mode != "dense":
+                ranked[i].lexical = self.store.lexical_search(self.analyzer.query_terms(query), depth, filters=filters)
+            results.append(self._fuse(ranked[i], k, mode, per_document))
         return results
 
-    def _fuse(
-        self, ranked: _Ranked, k: int, mode: str, per_document: bool, vector: np.ndarray | None
-    ) -> list[SearchHit]:
+    def _fuse(self, ranked: _Ranked, k: int, mode: str, per_document: bool) -> list[SearchHit]:
         """Fuse on chunks, or on documents with per_document (a document's rank in each list is its best
         chunk's), and represent each result by the chunk that ranked it best."""
-        lexical, dense = ranked.lexical, ranked.dense
         key = doc_id_of if per_document else _identity
-        if per_document:
-            lexical, dense = _pool(lexical), _pool(dense)
+        lexical = _pool(ranked.lexical) if per_document else ranked.lexical
+        dense = {m: (_pool(r) if per_document else r) for m, r in ranked.dense.items()}
         # key -> (rank, score, chunk id) in each list
         lexical_pos = {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(lexical, start=1)}
-        dense_pos = {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(dense, start=1)}
+        dense_pos = {m: {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(r, start=1)} for m, r in dense.items()}
+        merged = interleave([list(p) for p in dense_pos.values()])
         if mode == "hybrid":
-            fused = reciprocal_rank_fusion([list(lexical_pos), list(dense_pos)], k=self.rrf_k, limit=k)
-        else:
-            fused = [(key(cid), score) for cid, score in (lexical if mode == "lexical" else dense)[:k]]
+            fused = reciprocal_rank_fusion([list(lexical_pos), merged], k=self.rrf_k, limit=k)
+        elif mode == "lexical":
+            fused = [(key(cid), score) for cid, score in lexical[:k]]
+        elif len(dense) == 1:  # one space: its cosines
+            fused = [(key(cid), score) for cid, score in next(iter(dense.values()))[:k]]
+        else:  # several spaces: cosines of different models do not compare, ranks do
+            fused = [(item, 1.0 / (self.rrf_k + rank)) for rank, item in enumerate(merged[:k], start=1)]
+        positions = [lexical_pos, *dense_pos.values()]
 
         def best_chunk(item: str) -> str:
-            lex, den = lexical_pos.get(item), dense_pos.get(item)
-            return (lex if lex and (not den or lex[0] <= den[0]) else den)[2]
+            found = [p[item] for p in positions if item in p]
+            return min(found, key=lambda f: f[0])[2]
 
         chosen = [(item, best_chunk(item), score) for item, score in fused]
         chunks = self.store.get_chunks([cid for _, cid, _ in chosen])
-        sims = {cid: s for _, s, cid in dense_pos.values()}
-        missing = [cid for _, cid, _ in chosen if cid not in sims]
-        if vector is not None and missing:
-            sims.update(self.store.similarities(vector, missing))
+        sims: dict[str, dict[str, float]] = {}
+        for model, pos in dense_pos.items():
+            sims[model] = {cid: s for _, s, cid in pos.values()}
+            missing = [cid for _, cid, _ in chosen if cid not in sims[model]]
+            if missing:
+                sims[model].update(self.store.similarities(ranked.vectors[model], missing, model=model))
+        main, multilingual = self.spaces.main.name, self.spaces.multilingual.name if self.spaces.multilingual else None
         hits = []
         for item, cid, score in chosen:
             if cid not in chunks:  # deleted between the search and the read
                 continue
-            lex, den = lexical_pos.get(item), dense_pos.get(item)
+            lex = lexical_pos.get(item)
+            dense_ranks = [p[item][0] for p in dense_pos.values() if item in p]
             hits.append(
                 SearchHit(
                     chunk=chunks[cid],
                     score=score,
                     lexical_rank=lex[0] if lex else None,
                     lexical_score=lex[1] if lex else None,
-                    dense_rank=den[0] if den else None,
-                    similarity=sims.get(cid),
+                    dense_rank=min(dense_ranks) if dense_ranks else None,
+                    similarity=sims.get(main, {}).get(cid),
+                    multilingual_similarity=sims.get(multilingual, {}).get(cid) if multilingual else None,
                 )
             )
         return hits

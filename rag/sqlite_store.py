@@ -1,5 +1,6 @@
 """The embedded knowledge store: one SQLite file holding documents, chunks, an FTS5 index for BM25 and the
-chunk embeddings (float32 blobs, searched exactly with numpy).
+chunk vectors (float32 blobs in `vectors`, keyed by chunk and by the model that made them; searched exactly
+with numpy, one model's matrix at a time, so a query only ever meets vectors of its own model).
 
 FTS5 indexes the analysed terms with its `ascii` tokenizer, which splits on ASCII spaces and punctuation
 only, so it sees exactly the terms `rag.analysis` produced; ranking is FTS5's BM25 (k1=1.2, b=0.75, the
@@ -8,7 +9,9 @@ no user text reaches FTS5's query syntax. Writes replace a document and its chun
 mode and a busy timeout let the UI read while an ingest writes.
 
 Search filters (`SearchFilter`) become SQL conditions on the chunk and document columns for BM25, and a
-mask over per-row labels cached beside the embedding matrix for vector search; both filter before ranking.
+mask over per-row labels cached beside the vector matrix for vector search; both filter before ranking.
+`rewrite` (re-embedding, `kefu index rebuild`) replaces everything in one transaction: other connections
+keep reading the old snapshot (WAL) until it commits.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import StoreError
+from rag.sqlite_migrations import MIGRATIONS
 from rag.store import (
     FILTER_FIELDS,
     ChunkRecord,
@@ -34,6 +38,8 @@ from rag.store import (
     SearchFilter,
     StoredChunk,
     dumps,
+    no_vectors_of,
+    vector_of,
 )
 
 BUSY_TIMEOUT_MS = 30_000
@@ -48,66 +54,6 @@ def build_fts_query(terms: Sequence[str]) -> str:
     quoted = ['"' + t.replace('"', '""') + '"' for t in dict.fromkeys(terms) if t.strip()]
     return " OR ".join(quoted)
 
-
-def _m001_initial(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE documents (
-            doc_id TEXT PRIMARY KEY,
-            source TEXT NOT NULL,
-            title TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            language TEXT NOT NULL DEFAULT '',
-            content_hash TEXT NOT NULL,
-            chunk_count INTEGER NOT NULL,
-            metadata TEXT NOT NULL DEFAULT '{}',
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-        );
-        CREATE INDEX documents_source ON documents(source);
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY,
-            chunk_id TEXT NOT NULL UNIQUE,
-            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-            ord INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            section TEXT NOT NULL DEFAULT '',
-            page INTEGER,
-            language TEXT NOT NULL DEFAULT '',
-            metadata TEXT NOT NULL DEFAULT '{}',
-            embedding BLOB NOT NULL
-        );
-        CREATE INDEX chunks_doc ON chunks(doc_id, ord);
-        CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, tokenize = 'ascii');
-        CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
-        INSERT INTO meta (key, value) VALUES ('generation', '0');
-        """,
-    )
-
-
-def _m002_labels(db: sqlite3.Connection) -> None:
-    """Collections and audiences: every existing document becomes `default` / `public`."""
-    _run_script(
-        db,
-        """
-        ALTER TABLE documents ADD COLUMN collection TEXT NOT NULL DEFAULT 'default';
-        ALTER TABLE documents ADD COLUMN audience TEXT NOT NULL DEFAULT 'public';
-        CREATE INDEX documents_labels ON documents(collection, audience);
-        """,
-    )
-
-
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Run `;`-separated statements inside the caller's transaction (executescript would commit it)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-# Ordered, named migrations; PRAGMA user_version records how many have run.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_labels]
 
 # Where each filterable chunk field lives in a query joining chunks AS c and documents AS d.
 _FILTER_COLUMNS = {"doc_id": "c.doc_id", "source": "d.source", "collection": "d.collection",
@@ -128,7 +74,7 @@ def filter_sql(filters: SearchFilter | None) -> tuple[str, list[str]]:
 
 @dataclass
 class _Vectors:
-    """The readable embeddings as one matrix, the chunk id and filter labels of each row, for a generation."""
+    """One model's vectors as one matrix, the chunk id and filter labels of each row, for a generation."""
 
     generation: int
     matrix: np.ndarray
@@ -165,7 +111,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the knowledge store at {self.path}: {exc}. Check KEFU_HOME.") from exc
         self._lock = threading.RLock()
-        self._matrix: _Vectors | None = None
+        self._matrices: dict[str, _Vectors] = {}
         self._migrate()
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -214,18 +160,26 @@ class SQLiteStore:
 
     def index_spec(self) -> IndexSpec | None:
         with self._lock:
-            if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM chunks)").fetchone()[0]:
-                return None
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'index_spec'").fetchone()
-        return IndexSpec(**json.loads(row[0])) if row else None
+            return self._recorded_spec() if self._has_chunks() else None
+
+    def _has_chunks(self) -> bool:
+        return bool(self._db.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0])
+
+    def _recorded_spec(self) -> IndexSpec | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'index_spec'").fetchone()
+        return IndexSpec.from_dict(json.loads(row[0])) if row else None
 
     def claim(self, spec: IndexSpec) -> None:
         with self._lock:
             spec.check(self.index_spec())
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('index_spec', ?)",
-                (json.dumps(spec.__dict__, sort_keys=True),),
-            )
+            self._record_spec(self._db, spec)
+
+    @staticmethod
+    def _record_spec(db: sqlite3.Connection, spec: IndexSpec) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('index_spec', ?)",
+            (json.dumps(spec.to_dict(), sort_keys=True),),
+        )
 
     # -- documents ----------------------------------------------------------------------------------------
 
@@ -246,35 +200,66 @@ class SQLiteStore:
         """All or nothing for the whole call (one transaction): returns {} or raises."""
         if not items:
             return {}
-        now = _now()
+        self._write(lambda db: self._insert(db, items, _now()))
+        return {}
+
+    def _insert(self, db: sqlite3.Connection, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]], now: str) -> None:
+        """Write documents inside the caller's transaction, each replacing its stored version."""
+        for doc, chunks in items:
+            self._delete_chunks(db, [doc.doc_id])
+            db.execute(
+                """INSERT INTO documents (doc_id, source, title, kind, language, content_hash, chunk_count,
+                                          metadata, created_at, updated_at, collection, audience)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(doc_id) DO UPDATE SET source = excluded.source, title = excluded.title,
+                       kind = excluded.kind, language = excluded.language,
+                       content_hash = excluded.content_hash, chunk_count = excluded.chunk_count,
+                       metadata = excluded.metadata, updated_at = excluded.updated_at,
+                       collection = excluded.collection, audience = excluded.audience""",
+                (doc.doc_id, doc.source, doc.title, doc.kind, doc.language, doc.content_hash, len(chunks),
+                 dumps(doc.metadata), now, now, doc.collection, doc.audience),
+            )
+            for chunk in chunks:
+                cursor = db.execute(
+                    """INSERT INTO chunks (chunk_id, doc_id, ord, text, section, page, language, metadata)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (chunk.chunk_id, chunk.doc_id, chunk.ord, chunk.text, chunk.section, chunk.page,
+                     chunk.language, dumps(chunk.metadata)),
+                )
+                rowid = cursor.lastrowid
+                db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", (rowid, chunk.terms))
+                for model in chunk.vectors:
+                    vector = vector_of(chunk, model)
+                    if vector is not None:
+                        db.execute("INSERT INTO vectors (chunk, model, vector) VALUES (?, ?, ?)",
+                                   (rowid, model, np.ascontiguousarray(vector).tobytes()))  # fmt: skip
+
+    def rewrite(
+        self, spec: IndexSpec, documents: Iterable[tuple[DocumentRecord, Sequence[ChunkRecord]]]
+    ) -> dict[str, Any]:
+        """One transaction: every given document written, every other one deleted, the spec recorded; then the
+        file is compacted (`rebuild`)."""
+        written: list[str] = []
 
         def write(db: sqlite3.Connection) -> None:
-            for doc, chunks in items:
-                self._delete_chunks(db, [doc.doc_id])
-                db.execute(
-                    """INSERT INTO documents (doc_id, source, title, kind, language, content_hash, chunk_count,
-                                              metadata, created_at, updated_at, collection, audience)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT(doc_id) DO UPDATE SET source = excluded.source, title = excluded.title,
-                           kind = excluded.kind, language = excluded.language,
-                           content_hash = excluded.content_hash, chunk_count = excluded.chunk_count,
-                           metadata = excluded.metadata, updated_at = excluded.updated_at,
-                           collection = excluded.collection, audience = excluded.audience""",
-                    (doc.doc_id, doc.source, doc.title, doc.kind, doc.language, doc.content_hash, len(chunks),
-                     dumps(doc.metadata), now, now, doc.collection, doc.audience),
-                )
-                for chunk in chunks:
-                    vector = np.ascontiguousarray(chunk.embedding, dtype=np.float32)
-                    cursor = db.execute(
-                        """INSERT INTO chunks (chunk_id, doc_id, ord, text, section, page, language, metadata,
-                                               embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                        (chunk.chunk_id, chunk.doc_id, chunk.ord, chunk.text, chunk.section, chunk.page,
-                         chunk.language, dumps(chunk.metadata), vector.tobytes()),
-                    )
-                    db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", (cursor.lastrowid, chunk.terms))
+            now = _now()
+            for doc, chunks in documents:
+                self._insert(db, [(doc, chunks)], now)
+                written.append(doc.doc_id)
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS kept (doc_id TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM kept")
+            db.executemany("INSERT OR IGNORE INTO kept (doc_id) VALUES (?)", [(d,) for d in written])
+            gone = [r[0] for r in db.execute("SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM kept)")]
+            for i in range(0, len(gone), 500):
+                part = gone[i : i + 500]
+                self._delete_chunks(db, part)
+                db.execute(f"DELETE FROM documents WHERE doc_id IN ({','.join('?' * len(part))})", part)
+            db.execute("DELETE FROM meta WHERE key = 'index_spec'")
+            self._record_spec(db, spec)
 
-        self._write(write)
-        return {}
+        with self._lock:
+            self._write(write)
+            return {**self.rebuild(), "documents": len(written)}
 
     @staticmethod
     def _delete_chunks(db: sqlite3.Connection, doc_ids: Sequence[str]) -> None:
@@ -314,17 +299,23 @@ class SQLiteStore:
         for doc_id, source, title, kind, language, content_hash, metadata, collection, audience in docs:
             with self._lock:
                 rows = self._db.execute(
-                    """SELECT c.chunk_id, c.ord, c.text, f.terms, c.embedding, c.section, c.page, c.language,
-                              c.metadata
+                    """SELECT c.id, c.chunk_id, c.ord, c.text, f.terms, c.section, c.page, c.language, c.metadata
                        FROM chunks AS c JOIN chunks_fts AS f ON f.rowid = c.id WHERE c.doc_id = ? ORDER BY c.ord""",
                     (doc_id,),
                 ).fetchall()
+                vectors: dict[int, dict[str, np.ndarray]] = {}
+                for rowid, model, blob in self._db.execute(
+                    """SELECT v.chunk, v.model, v.vector FROM vectors AS v JOIN chunks AS c ON c.id = v.chunk
+                       WHERE c.doc_id = ?""",
+                    (doc_id,),
+                ):
+                    vectors.setdefault(rowid, {})[model] = np.frombuffer(blob, dtype=np.float32).copy()
             record = DocumentRecord(doc_id, source, title, kind, language, content_hash, json.loads(metadata),
                                     collection=collection, audience=audience)  # fmt: skip
             chunks = [
-                ChunkRecord(chunk_id, doc_id, ord_, text, terms, np.frombuffer(blob, dtype=np.float32).copy(),
+                ChunkRecord(chunk_id, doc_id, ord_, text, terms, vectors.get(rowid, {}),
                             section=section, page=page, language=lang, metadata=json.loads(meta))  # fmt: skip
-                for chunk_id, ord_, text, terms, blob, section, page, lang, meta in rows
+                for rowid, chunk_id, ord_, text, terms, section, page, lang, meta in rows
             ]
             yield record, chunks
 
@@ -354,22 +345,25 @@ class SQLiteStore:
                 ).fetchall()
         return [(chunk_id, float(score)) for chunk_id, score in rows]
 
-    def _vectors(self) -> _Vectors:
-        """The embeddings as one (chunks x dim) matrix with each row's filter labels, reloaded only when the
-        store has changed. Chunks stored with a zero vector (text the embedder cannot read) are left out:
-        they have no similarity."""
+    def _vectors(self, model: str) -> _Vectors:
+        """`model`'s vectors as one (chunks x dim) matrix with each row's filter labels, reloaded only when the
+        store has changed. Only chunks with a vector of this model are in it (others have no similarity).
+        IndexMismatchError when the store holds chunks but the model is not one of its spec."""
         with self._lock:
             generation = self._generation()
-            if self._matrix is None or self._matrix.generation != generation:
+            cached = self._matrices.get(model)
+            if cached is None or cached.generation != generation:
+                spec = self._recorded_spec()
+                if spec is not None and model not in spec.models and self._has_chunks():
+                    raise no_vectors_of(model, spec)
                 rows = self._db.execute(
-                    """SELECT c.chunk_id, c.embedding, c.doc_id, d.source, d.collection, c.language, d.audience
-                       FROM chunks AS c JOIN documents AS d ON d.doc_id = c.doc_id ORDER BY c.id"""
+                    """SELECT c.chunk_id, v.vector, c.doc_id, d.source, d.collection, c.language, d.audience
+                       FROM vectors AS v JOIN chunks AS c ON c.id = v.chunk JOIN documents AS d ON d.doc_id = c.doc_id
+                       WHERE v.model = ? ORDER BY c.id""",
+                    (model,),
                 ).fetchall()
                 if rows:
                     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                    keep = np.flatnonzero(np.any(matrix != 0, axis=1))
-                    matrix = np.ascontiguousarray(matrix[keep])
-                    rows = [rows[i] for i in keep]
                 else:
                     matrix = np.zeros((0, 0), dtype=np.float32)
                 ids = [r[0] for r in rows]
@@ -377,14 +371,14 @@ class SQLiteStore:
                     name: np.array([r[2 + i] for r in rows], dtype=object)
                     for i, name in enumerate(("doc_id", "source", "collection", "language", "audience"))
                 }
-                self._matrix = _Vectors(generation, matrix, ids, {cid: i for i, cid in enumerate(ids)}, labels)
-            return self._matrix
+                cached = self._matrices[model] = _Vectors(generation, matrix, ids, {cid: i for i, cid in enumerate(ids)}, labels)
+            return cached
 
     def vector_search(
-        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None
+        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None, *, model: str
     ) -> list[list[tuple[str, float]]]:
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        cache = self._vectors()
+        cache = self._vectors(model)
         matrix, ids = cache.matrix, cache.ids
         if matrix.shape[0] == 0 or n <= 0:
             return [[] for _ in range(queries.shape[0])]
@@ -403,8 +397,8 @@ class SQLiteStore:
             results.append([(ids[rows[i]], float(row[i])) for i in top])
         return results
 
-    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[str, float]:
-        cache = self._vectors()
+    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str], *, model: str) -> dict[str, float]:
+        cache = self._vectors(model)
         matrix, index = cache.matrix, cache.index
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         rows = [index[c] for c in chunk_ids if c in index]
@@ -457,7 +451,8 @@ class SQLiteStore:
             "documents": documents,
             "chunks": chunks,
             "collections": collections,
-            "embedding_model": spec.embedding_model if spec else None,
+            "embedding_model": spec.models[0] if spec and spec.models else None,
+            "embedding_models": list(spec.models) if spec else [],
             "analysis": spec.analysis if spec else None,
         }
 

@@ -1,10 +1,14 @@
 """The knowledge store protocol: what every backend (SQLite embedded, Elasticsearch) does, and the records it
-keeps. Stores hold documents, their chunks, each chunk's analysed terms for BM25 and its embedding, and the
+keeps. Stores hold documents, their chunks, each chunk's analysed terms for BM25 and its vectors, and the
 keyword labels searches filter on (document id, source, collection, language, audience); they search
-lexically and by vector and know nothing about fusion, answering or models.
+lexically and by vector and know nothing about fusion, answering or how vectors are computed.
 
-Terms arrive already analysed (`rag.analysis`), so every store ranks the same tokens. A zero embedding means
-"no vector" (text the embedder cannot read): stores never return it from a vector search. `rag.store_factory.make_store` is
+Vector spaces are kept apart by construction: a store keeps each chunk's vectors keyed by the model that made
+them (the `IndexSpec` lists the models), and a vector search names its model, so a query vector is only ever
+compared with vectors of the same model; a model the store holds no vectors of is refused. A missing or zero
+vector means "no vector" (text that model cannot read, or outside its scope): stores never return it.
+
+Terms arrive already analysed (`rag.analysis`), so every store ranks the same tokens. `rag.store_factory.make_store` is
 the one factory; it raises an error listing the valid backends. `tests/test_store_contract.py` holds every
 backend to the same expectations.
 """
@@ -12,7 +16,7 @@ backend to the same expectations.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,28 +25,82 @@ import numpy as np
 from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION
 from rag.errors import IndexMismatchError
 
+# Bump when the way stores keep vectors changes; a store of another layout is rebuilt by `kefu index rebuild`.
+# Layout 1: one `embedding` per chunk. Layout 2: vectors keyed by the model that made them.
+LAYOUT = 2
+REBUILD_HINT = "Run `kefu index rebuild`: it re-embeds what needs it, and searches keep the old index meanwhile."
+
+
+@dataclass(frozen=True)
+class VectorSpace:
+    """One model's vectors in a store: which model made them, their length, and which chunks have one
+    (`scope`, as `rag.vector_spaces` decides it)."""
+
+    model: str
+    dimension: int
+    scope: str = "readable"
+
+
 @dataclass(frozen=True)
 class IndexSpec:
-    """What a store's contents depend on; a store refuses to mix vectors or terms from another spec."""
+    """What a store's contents depend on: the text analysis and each vector space. A store refuses to mix
+    terms or vectors from another spec, and a query is only ever compared with vectors of its own model."""
 
-    embedding_model: str
-    dimension: int
     analysis: str
+    spaces: tuple[VectorSpace, ...] = ()
+    layout: int = LAYOUT
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(s.model for s in self.spaces)
+
+    def space(self, model: str) -> VectorSpace | None:
+        return next((s for s in self.spaces if s.model == model), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "analysis": self.analysis,
+            "layout": self.layout,
+            "spaces": [{"model": s.model, "dimension": s.dimension, "scope": s.scope} for s in self.spaces],
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> IndexSpec:
+        """Read a spec as stores and exports record it, including layout 1's
+        `{"embedding_model", "dimension", "analysis"}`. KeyError, TypeError or ValueError when incomplete."""
+        if "spaces" not in value:
+            space = VectorSpace(str(value["embedding_model"]), int(value["dimension"]))
+            return cls(str(value["analysis"]), (space,), layout=1)
+        spaces = tuple(VectorSpace(str(s["model"]), int(s["dimension"]), str(s.get("scope", "readable"))) for s in value["spaces"])
+        return cls(str(value["analysis"]), spaces, int(value.get("layout", LAYOUT)))
+
+    def describe(self) -> str:
+        models = ", ".join(f"{s.model!r} ({s.dimension} dimensions, {s.scope})" for s in self.spaces) or "no embedding model"
+        return f"{models}; text analysis {self.analysis!r}"
 
     def check(self, stored: IndexSpec | None) -> None:
+        """IndexMismatchError, saying what differs and how to fix it, when `stored` is another spec."""
         if stored is None or stored == self:
             return
-        if stored.embedding_model != self.embedding_model or stored.dimension != self.dimension:
+        if stored.layout != self.layout:
             raise IndexMismatchError(
-                f"the knowledge store was built with embedding model {stored.embedding_model!r} "
-                f"({stored.dimension} dimensions), but {self.embedding_model!r} ({self.dimension}) is configured. "
-                "Set KEFU_EMBEDDING_MODEL back, or re-index: `kefu docs delete --all`, then `kefu ingest` again."
+                f"the knowledge store was written by an older Kefu (store layout {stored.layout}; this Kefu uses "
+                f"{self.layout}). {REBUILD_HINT}"
+            )
+        if stored.spaces != self.spaces:
+            raise IndexMismatchError(
+                f"the knowledge store holds vectors of {_spaces(stored)}, but {_spaces(self)} is configured "
+                f"(KEFU_EMBEDDING_MODEL, KEFU_MULTILINGUAL_MODEL, KEFU_MULTILINGUAL_SCOPE). A query is never compared "
+                f"with another model's vectors: set them back, or re-embed. {REBUILD_HINT}"
             )
         raise IndexMismatchError(
             f"the knowledge store was built with text analysis {stored.analysis!r}, but {self.analysis!r} is "
-            "configured (KEFU_ZH_ANALYZER or the user dictionary changed). Change it back, or re-index: "
-            "`kefu docs delete --all`, then `kefu ingest` again."
+            f"configured (KEFU_ZH_ANALYZER or the user dictionary changed). Change it back, or re-analyse. {REBUILD_HINT}"
         )
+
+
+def _spaces(spec: IndexSpec) -> str:
+    return " and ".join(f"{s.model!r} ({s.dimension} dimensions, scope {s.scope})" for s in spec.spaces) or "no model"
 
 
 @dataclass
@@ -60,14 +118,16 @@ class DocumentRecord:
 
 @dataclass
 class ChunkRecord:
-    """A chunk as written: display text, analysed terms for BM25 and the embedding of its match text."""
+    """A chunk as written: display text, analysed terms for BM25 and the vectors of its match text, keyed by
+    the model that made each (`IndexSpec.spaces`). A model with no vector for the chunk (text it cannot read,
+    or outside its scope) is absent from `vectors`, or maps to a zero vector: both mean "no vector"."""
 
     chunk_id: str
     doc_id: str
     ord: int
     text: str
     terms: str
-    embedding: np.ndarray
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
     section: str = ""
     page: int | None = None
     language: str = ""
@@ -185,6 +245,15 @@ class KnowledgeStore(Protocol):
     def claim(self, spec: IndexSpec) -> None:
         """Record `spec` as the store's; IndexMismatchError if another is recorded and the store holds data."""
 
+    def rewrite(
+        self, spec: IndexSpec, documents: Iterable[tuple[DocumentRecord, Sequence[ChunkRecord]]]
+    ) -> dict[str, Any]:
+        """Replace everything the store holds with `documents` (consumed lazily; they may be read from this
+        very store), recorded under `spec`, as one switch: searches see the old contents and spec until the
+        last document is written, then only the new. What `kefu index rebuild` uses to re-embed. SQLite: one
+        transaction (WAL readers keep their snapshot); Elasticsearch: a fresh index, then the alias swap.
+        Writes by others meanwhile fail or wait. Returns the facts `rebuild` returns, plus `documents`."""
+
     def content_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
         """The stored content hash of each of these documents that exists."""
 
@@ -212,12 +281,15 @@ class KnowledgeStore(Protocol):
         """The n best chunks by BM25 over the analysed terms (any term may match): (chunk_id, score)."""
 
     def vector_search(
-        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None
+        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None, *, model: str
     ) -> list[list[tuple[str, float]]]:
-        """For each query vector (rows), the n chunks of highest cosine similarity: (chunk_id, cosine)."""
+        """For each query vector (rows, made by `model`), the n chunks of highest cosine similarity among
+        those with a vector of `model`: (chunk_id, cosine). IndexMismatchError when the store holds data but
+        no vectors of `model`."""
 
-    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[str, float]:
-        """Cosine similarity of one query vector with the given chunks (those that have a vector)."""
+    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str], *, model: str) -> dict[str, float]:
+        """Cosine similarity of one query vector (made by `model`) with the given chunks that have a vector of
+        `model`."""
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         """The chunks that exist among chunk_ids."""
@@ -234,6 +306,21 @@ class KnowledgeStore(Protocol):
         Searches keep working meanwhile. Returns facts for the CLI to report."""
 
     def close(self) -> None: ...
+
+
+def vector_of(chunk: ChunkRecord, model: str) -> np.ndarray | None:
+    """The chunk's vector from `model` as float32, or None when it has none (absent or all zeros)."""
+    vector = chunk.vectors.get(model)
+    if vector is None:
+        return None
+    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+    return vector if np.any(vector) else None
+
+
+def no_vectors_of(model: str, spec: IndexSpec | None) -> IndexMismatchError:
+    """The error for a vector search with a model the store holds no vectors of."""
+    held = ", ".join(repr(m) for m in spec.models) if spec and spec.models else "none"
+    return IndexMismatchError(f"the knowledge store holds no vectors of {model!r} (it holds: {held}). {REBUILD_HINT}")
 
 
 def chunk_id_for(doc_id: str, ord: int) -> str:

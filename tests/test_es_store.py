@@ -11,11 +11,20 @@ import pytest
 from rag.elasticsearch.config import ElasticsearchConfig
 from rag.elasticsearch.store import ElasticsearchStore
 from rag.errors import StoreError
-from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter
+from rag.elasticsearch import requests as rq
+from rag.errors import IndexMismatchError
+from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter, VectorSpace
 from tests.es_fake import FakeServer, bulk_answer
 
 ALIAS_PATH = "/_alias/kefu"
 HAS_INDEX = (200, {"kefu-index-1": {"aliases": {"kefu": {"is_write_index": True}}}})
+SPEC = IndexSpec("v1", (VectorSpace("m", 2),))
+FIELD = rq.vector_field("m")
+
+
+def mapping_of(spec, index="kefu-index-1"):
+    """The GET {index}/_mapping answer for an index made for `spec`."""
+    return 200, {index: {"mappings": rq.mappings(spec.spaces)}}
 
 
 def open_store(server, **config):
@@ -25,7 +34,7 @@ def open_store(server, **config):
 
 def doc(doc_id, n_chunks, content_hash):
     record = DocumentRecord(doc_id, f"{doc_id}.md", doc_id.title(), "text", "en", content_hash)
-    chunks = [ChunkRecord(f"{doc_id}#{i}", doc_id, i, f"text {i}", f"term{i}", np.array([1.0, 0.0], np.float32))
+    chunks = [ChunkRecord(f"{doc_id}#{i}", doc_id, i, f"text {i}", f"term{i}", {"m": np.array([1.0, 0.0], np.float32)})
               for i in range(n_chunks)]  # fmt: skip
     return record, chunks
 
@@ -124,7 +133,7 @@ def test_an_empty_cluster_reads_as_an_empty_store():
     server.on("GET", ALIAS_PATH, (404, {"error": "alias [kefu] missing", "status": 404}))
     store = open_store(server)
     assert store.lexical_search(["refund"], 5) == []
-    assert store.vector_search(np.ones((1, 2), np.float32), 5) == [[]]
+    assert store.vector_search(np.ones((1, 2), np.float32), 5, model="m") == [[]]
     assert store.list_documents() == [] and store.content_hashes(["a"]) == {} and store.index_spec() is None
     assert store.stats()["documents"] == 0
     assert not server.sent("POST", ".*_search")
@@ -137,10 +146,10 @@ def test_the_first_claim_creates_the_template_the_index_with_its_alias_and_the_s
     server.on("PUT", "/kefu-index-[0-9]+", (200, {"acknowledged": True}))
     server.on("PUT", "/kefu/_doc/meta%7Cindex_spec", (201, {"result": "created"}))
     store = open_store(server, shards=2, replicas="1")
-    store.claim(IndexSpec("m", 2, "v1"))
+    store.claim(SPEC)
     [template] = server.sent("PUT", "/_index_template/kefu-template")
     assert template.json["index_patterns"] == ["kefu-index-*"]
-    assert template.json["template"]["mappings"]["properties"]["embedding"]["dims"] == 2
+    assert template.json["template"]["mappings"]["properties"][FIELD]["dims"] == 2
     assert template.json["template"]["settings"]["number_of_shards"] == 2
     [create] = server.sent("PUT", "/kefu-index-[0-9]+")
     assert create.json == {"aliases": {"kefu": {"is_write_index": True}}}
@@ -155,16 +164,16 @@ def test_a_document_with_a_failed_chunk_is_not_recorded_and_keeps_its_stored_ver
     """a: all chunks written -> stale chunks removed, document row written. b: one chunk rejected -> b's other
     new row is removed again, its stored rows are left alone, no document row, reported failed."""
     server.on("POST", "/kefu/_mget", mget_answer({"a": "old-a", "b": "old-b"}))
-    server.on("PUT", "/_bulk", bulk_answer({"chunk|b#1|new-b": 400}, {"chunk|b#1|new-b": "failed to parse field [embedding]"}))
+    server.on("PUT", "/_bulk", bulk_answer({"chunk|b#1|new-b": 400}, {"chunk|b#1|new-b": "failed to parse field [vector]"}))
     server.on("POST", "/kefu/_delete_by_query", (200, {"deleted": 3, "failures": []}))
     store = open_store(server)
     failures = store.replace_documents([doc("a", 2, "new-a"), doc("b", 2, "new-b")])
-    assert failures == {"b": "a chunk could not be written: document_parsing_exception: failed to parse field [embedding] (status 400)"}
+    assert failures == {"b": "a chunk could not be written: document_parsing_exception: failed to parse field [vector] (status 400)"}
 
     chunk_bulk, undo_bulk, record_bulk = server.sent("PUT", "/_bulk")
     assert all(r.params == {"refresh": "wait_for"} for r in (chunk_bulk, undo_bulk, record_bulk))
     assert [line["index"]["_id"] for line in chunk_bulk.lines[::2]] == ["chunk|a#0|new-a", "chunk|a#1|new-a", "chunk|b#0|new-b", "chunk|b#1|new-b"]
-    assert chunk_bulk.lines[1]["terms"] == "term0" and chunk_bulk.lines[1]["embedding"] == [1.0, 0.0]
+    assert chunk_bulk.lines[1]["terms"] == "term0" and chunk_bulk.lines[1][FIELD] == [1.0, 0.0]
     assert undo_bulk.lines == [{"delete": {"_index": "kefu", "_id": "chunk|b#0|new-b"}}]
     [stale] = server.sent("POST", "/kefu/_delete_by_query")
     assert stale.params == {"conflicts": "proceed", "refresh": "true"}
@@ -239,19 +248,32 @@ def test_vector_search_takes_knn_candidates_and_ranks_them_by_exact_cosine(serve
                                                       {"_source": {"chunk_id": "b#0"}, "_score": 1.75}]}} for _ in bodies]}  # fmt: skip
 
     server.on("POST", "/_msearch", msearch)
+    server.on("GET", "/kefu-index-1/_mapping", mapping_of(SPEC))
     store = open_store(server)
-    [hits] = store.vector_search(np.array([[0.6, 0.8]], np.float32), 5, SearchFilter(collections=("acme",)))
+    [hits] = store.vector_search(np.array([[0.6, 0.8]], np.float32), 5, SearchFilter(collections=("acme",)), model="m")
     assert hits == [("b#0", 0.75), ("a#0", 0.5)]  # exact cosine (score - 1), best first
     knn, exact = server.sent("POST", "/_msearch")
     assert knn.lines[0] == {"index": "kefu"}
     assert knn.lines[1]["knn"]["filter"] == [{"terms": {"collection": ["acme"]}}]
+    assert knn.lines[1]["knn"]["field"] == FIELD  # the model's own field, read from the index mapping
     assert exact.lines[1]["query"]["script_score"]["query"]["bool"]["filter"][1] == {"terms": {"chunk_id": ["a#0", "b#0"]}}
+    assert FIELD in exact.lines[1]["query"]["script_score"]["script"]["source"]
+
+
+def test_a_vector_search_with_a_model_the_index_does_not_hold_is_refused(server):
+    server.on("GET", "/kefu-index-1/_mapping", mapping_of(SPEC))
+    server.on("POST", "/kefu/_count", (200, {"count": 3}))
+    server.on("GET", "/kefu/_doc/meta%7Cindex_spec", (200, {"_source": rq.meta_row(SPEC)}))
+    with pytest.raises(IndexMismatchError, match="no vectors of 'other'.*it holds: 'm'.*kefu index rebuild"):
+        open_store(server).vector_search(np.ones((1, 2), np.float32), 5, model="other")
+    assert not server.sent("POST", "/_msearch")
 
 
 def test_an_error_inside_a_multi_search_is_raised_not_read_as_no_hits(server):
     server.on("POST", "/_msearch", (200, {"responses": [{"error": {"type": "illegal_argument_exception", "reason": "the query vector has a different number of dimensions [3] than the document vectors [2]"}, "status": 400}]}))
+    server.on("GET", "/kefu-index-1/_mapping", mapping_of(SPEC))
     with pytest.raises(StoreError, match="different number of dimensions"):
-        open_store(server).vector_search(np.ones((1, 3), np.float32), 5)
+        open_store(server).vector_search(np.ones((1, 3), np.float32), 5, model="m")
 
 
 # -- rebuild --------------------------------------------------------------------------------------------------
@@ -260,7 +282,7 @@ def test_an_error_inside_a_multi_search_is_raised_not_read_as_no_hits(server):
 def rebuild_server(reindex_answer):
     server = FakeServer()
     server.on("GET", ALIAS_PATH, HAS_INDEX)
-    server.on("GET", "/kefu-index-1/_mapping", (200, {"kefu-index-1": {"mappings": {"_meta": {"dims": 2}}}}))
+    server.on("GET", "/kefu-index-1/_mapping", mapping_of(SPEC))
     server.on("PUT", "/_index_template/kefu-template", (200, {"acknowledged": True}))
     server.on("PUT", "/kefu-index-[0-9]+", (200, {"acknowledged": True}))
     server.on("PUT", "/kefu-index-1/_block/write", (200, {"acknowledged": True}))
@@ -286,6 +308,51 @@ def test_rebuild_copies_into_a_fresh_index_and_swaps_the_alias():
     assert [r.path for r in server.sent("DELETE", ".*")] == ["/kefu-index-1"]
 
 
+def rewrite_server(bulk):
+    server = rebuild_server((200, {}))
+    server.on("PUT", "/kefu-index-[0-9]+/_doc/meta%7Cindex_spec", (201, {"result": "created"}))
+    server.on("PUT", "/_bulk", bulk)
+    server.on("POST", "/kefu-index-[0-9]+/_refresh", (200, {}))
+    return server
+
+
+def test_rewrite_writes_a_fresh_index_for_the_new_spec_then_swaps_the_alias():
+    """Re-embedding (kefu index rebuild): rows go into a new index made for the new models, never into the one
+    searches read; the alias moves only when all are written."""
+    server = rewrite_server(bulk_answer())
+    new_spec = IndexSpec("v1", (VectorSpace("m", 2), VectorSpace("multi", 3, "all")))
+    record, chunks = doc("a", 2, "h1")
+    for c in chunks:
+        c.vectors["multi"] = np.array([0.0, 1.0, 0.0], np.float32)
+    result = open_store(server).rewrite(new_spec, iter([(record, chunks)]))
+    new = result["new_index"]
+    assert result["old_index"] == "kefu-index-1" and result["documents"] == 1
+    [template] = server.sent("PUT", "/_index_template/kefu-template")
+    props = template.json["template"]["mappings"]["properties"]
+    assert props[FIELD]["dims"] == 2 and props[rq.vector_field("multi")]["dims"] == 3
+    assert server.sent("PUT", "/kefu-index-1/_block/write")  # no ingest can slip in meanwhile
+    [meta] = server.sent("PUT", f"/{new}/_doc/meta%7Cindex_spec")
+    assert IndexSpec.from_dict(__import__("json").loads(meta.json["spec"])) == new_spec
+    [rows] = server.sent("PUT", "/_bulk")
+    assert {line["index"]["_index"] for line in rows.lines[::2]} == {new}
+    assert rows.lines[1][rq.vector_field("multi")] == [0.0, 1.0, 0.0] and rows.lines[1][FIELD] == [1.0, 0.0]
+    assert [line["index"]["_id"] for line in rows.lines[::2]][-1] == "document|a"  # the document row last
+    [swap] = server.sent("POST", "/_aliases")
+    assert swap.json["actions"][0] == {"add": {"index": new, "alias": "kefu", "is_write_index": True}}
+    assert [r.path for r in server.sent("DELETE", ".*")] == ["/kefu-index-1"]
+
+
+def test_a_failed_rewrite_changes_nothing():
+    server = rewrite_server(bulk_answer({"chunk|a#1|h1": 400}))
+    with pytest.raises(StoreError, match="could not be written.*nothing changed"):
+        open_store(server).rewrite(SPEC, iter([doc("a", 2, "h1")]))
+    assert not server.sent("POST", "/_aliases")
+    [dropped] = server.sent("DELETE", ".*")
+    assert dropped.path != "/kefu-index-1"
+    [settings] = server.sent("PUT", "/kefu-index-1/_settings")
+    assert settings.json == {"index.blocks.write": False}
+
+
 def test_a_failed_rebuild_drops_the_new_index_and_reopens_the_old_one():
     server = rebuild_server((200, {"total": 7, "created": 5, "failures": [{"cause": {"type": "mapper_parsing_exception"}}]}))
     with pytest.raises(StoreError, match="copying kefu-index-1 into kefu-index-.* failed"):
@@ -301,10 +368,12 @@ def test_ingest_reports_a_document_the_cluster_rejected_as_failed_and_the_rest_a
     """Through the real Indexer: a rejected chunk makes its document `failed` with the server's reason."""
     from ingest.documents import Chunk, Document
     from rag.analysis import Analyzer
-    from rag.indexing import Indexer
+    from rag.indexing import Indexer, index_spec
+    from rag.vector_spaces import VectorSpaces
 
+    spaces = VectorSpaces(embedder)
     server.on("POST", "/kefu/_count", (200, {"count": 0}))
-    server.on("GET", "/kefu-index-1/_mapping", (200, {"kefu-index-1": {"mappings": {"_meta": {"dims": embedder.dimension}}}}))
+    server.on("GET", "/kefu-index-1/_mapping", mapping_of(index_spec(spaces, Analyzer())))
     server.on("PUT", "/kefu/_doc/meta%7Cindex_spec", (201, {"result": "created"}))
     server.on("POST", "/kefu/_mget", mget_answer({}))
     server.on("POST", "/kefu/_delete_by_query", (200, {"deleted": 0, "failures": []}))
@@ -312,7 +381,7 @@ def test_ingest_reports_a_document_the_cluster_rejected_as_failed_and_the_rest_a
     bad = Document("bad", "bad.md", "Bad", "text", "y", chunks=[Chunk(0, "Shipping is free.", "Shipping is free.")])
     bad_row = f"chunk|bad#0|{bad.content_hash[:16]}"
     server.on("PUT", "/_bulk", bulk_answer({bad_row: 400}, {bad_row: "mapper_parsing_exception"}))
-    outcomes = Indexer(open_store(server), embedder, Analyzer()).index([good, bad])
+    outcomes = Indexer(open_store(server), spaces, Analyzer()).index([good, bad])
     assert [(o.doc_id, o.status) for o in outcomes] == [("good", "indexed"), ("bad", "failed")]
     assert "mapper_parsing_exception" in outcomes[1].error
     recorded = server.sent("PUT", "/_bulk")[-1]

@@ -42,3 +42,13 @@ def test_rrf_of_nothing_is_nothing():
 def test_max_pool_keeps_each_groups_best_score():
     pooled = max_pool([("d1#0", 0.2), ("d2#0", 0.9), ("d1#3", 0.5)], group=lambda c: c.split("#")[0])
     assert pooled == [("d2", 0.9), ("d1", 0.5)]
+
+
+def test_interleave_puts_each_item_at_its_best_rank_and_counts_it_once():
+    from rag.fusion import interleave
+
+    merged = interleave([["a", "b", "c"], ["x", "a", "y"]])
+    # rank 1: a (also 2nd elsewhere) before x; rank 2: b before ... a is already placed; then y, c by support
+    assert merged == ["a", "x", "b", "c", "y"]
+    assert interleave([["a", "a", "b"]]) == ["a", "b"]  # a repeat counts once and does not push b down
+    assert interleave([]) == [] and interleave([["only"]]) == ["only"]

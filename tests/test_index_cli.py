@@ -94,7 +94,7 @@ def test_a_broken_export_is_refused_with_its_line_and_nothing_is_written(labelle
     kefu("index", "export", str(good))
     header, first, second = good.read_text().splitlines()
     broken_chunk = json.loads(second)
-    broken_chunk["chunks"][0]["embedding"] = [0.5, 0.5]  # wrong dimension
+    broken_chunk["chunks"][0]["vectors"] = {"sentence-transformers/all-MiniLM-L6-v2": [0.5, 0.5]}  # wrong dimension
     cases = {
         "not-json.jsonl": [header, first, "{nope"],
         "bad-vector.jsonl": [header, first, json.dumps(broken_chunk)],
@@ -123,12 +123,36 @@ def test_an_export_from_another_embedding_model_is_refused(labelled, tmp_path, m
     kefu("index", "export", str(path))
     header, *rest = path.read_text().splitlines()
     meta = json.loads(header)
-    meta["index_spec"]["embedding_model"] = "BAAI/bge-m3"
+    meta["index_spec"]["spaces"][0]["model"] = "BAAI/bge-m3"
     path.write_text("\n".join([json.dumps(meta), *rest]) + "\n")
     monkeypatch.setenv("KEFU_HOME", str(tmp_path / "target"))
     out = kefu("index", "import", str(path), expect=1)
-    assert "exported with embedding model 'BAAI/bge-m3'" in out and "set KEFU_EMBEDDING_MODEL" in out
+    assert "exported with 'BAAI/bge-m3'" in out and "set KEFU_EMBEDDING_MODEL" in out
     assert kefu_json("docs", "list")["documents"] == []
+
+
+def test_an_export_of_the_first_format_is_still_read(labelled, tmp_path, monkeypatch):
+    """Version 1 (one `embedding` per chunk, from the spec's one model) imports into a store configured with that
+    model alone, vectors and all."""
+    monkeypatch.setenv("KEFU_MULTILINGUAL_MODEL", "none")
+    monkeypatch.setenv("KEFU_HOME", str(tmp_path / "main-only"))
+    kefu("ingest", str(labelled / "public"), "--collection", "shop")
+    path = tmp_path / "v2.jsonl"
+    kefu("index", "export", str(path))
+    header, *rest = [json.loads(line) for line in path.read_text().splitlines()]
+    [space] = header["index_spec"]["spaces"]
+    old = [{"format": "kefu-index", "version": 1,
+            "index_spec": {"embedding_model": space["model"], "dimension": space["dimension"], "analysis": header["index_spec"]["analysis"]}}]  # fmt: skip
+    for line in rest:
+        for chunk in line["chunks"]:
+            chunk["embedding"] = chunk.pop("vectors").get(space["model"])
+        old.append(line)
+    v1 = tmp_path / "v1.jsonl"
+    v1.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in old))
+    monkeypatch.setenv("KEFU_HOME", str(tmp_path / "target"))
+    assert kefu_json("index", "import", str(v1))["indexed"] == len(rest)
+    hits = kefu_json("search", "refund", "-k", "1", "--mode", "dense")["results"]
+    assert hits and hits[0]["similarity"] > 0.3
 
 
 def test_rebuild_keeps_every_document_searchable(labelled):

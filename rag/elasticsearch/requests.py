@@ -11,7 +11,9 @@ Ranking parity with the SQLite store: `terms` holds the space-joined output of `
 whitespace tokenizer with no filters (the tokens SQLite's FTS5 `ascii` tokenizer sees) and scored by BM25 with
 k1=1.2, b=0.75 (FTS5's fixed values). User text only ever reaches a `match` query, already analysed into
 letters-and-digits terms; nothing is parsed as query syntax. Vectors are cosine `dense_vector`s in a quantized
-`int8_hnsw` index; a zero vector (text the embedder cannot read) is left out of the row, since cosine
+`int8_hnsw` index, one field per model, named from the model (`vector_field`), so a query of one model can
+only ever be compared with that model's vectors; the mapping's `_meta.spaces` says which model each field
+holds. A zero vector (text the model cannot read, or outside its scope) is left out of the row, since cosine
 similarity is undefined for it and Elasticsearch rejects it.
 """
 
@@ -24,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter
+from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter, VectorSpace
 
 # The server Kefu needs: int8_hnsw (quantized HNSW) arrived in 8.12.
 MIN_SERVER = (8, 12)
-SCHEMA_VERSION = 1  # bump when the mapping changes; `kefu index rebuild` moves data to the new layout
+SCHEMA_VERSION = 2  # bump when the mapping changes; `kefu index rebuild` moves data to the new layout
+LEGACY_VECTOR_FIELD = "embedding"  # schema 1: the one model's vectors
 BM25_K1, BM25_B = 1.2, 0.75  # SQLite FTS5's bm25() constants, so both stores rank alike
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 100  # Elasticsearch's defaults, stated so the template says what it does
 MAX_TOKEN_LENGTH = 1024  # the whitespace tokenizer would split longer terms at 255 characters; FTS5 does not
@@ -40,7 +43,7 @@ META_ID = "meta|index_spec"
 ROW_CHUNK, ROW_DOCUMENT, ROW_META = "chunk", "document", "meta"
 # Exact cosine from the stored float vectors (kNN scores come from the int8-quantized copy). Scripts must
 # not return negative scores, hence the +1; rows without a vector are filtered out before the script runs.
-COSINE_SCRIPT = "cosineSimilarity(params.query_vector, 'embedding') + 1.0"
+COSINE_SCRIPT = "cosineSimilarity(params.query_vector, '{field}') + 1.0"
 
 # What a chunk search reads back: everything but the vector and the terms (large, and not shown).
 CHUNK_FIELDS = ["chunk_id", "doc_id", "ord", "text", "title", "source", "kind", "section", "page", "language",
@@ -86,12 +89,22 @@ def index_settings(shards: int, replicas: str) -> dict[str, Any]:
     return settings
 
 
-def mappings(dims: int) -> dict[str, Any]:
+def vector_field(model: str) -> str:
+    """The field holding `model`'s vectors: a name derived from the model, so fields of two models never mix."""
+    return "vector_" + hashlib.sha256(model.encode("utf-8")).hexdigest()[:16]
+
+
+def spaces_meta(spaces: Sequence[VectorSpace]) -> list[dict[str, Any]]:
+    """What the mapping's `_meta.spaces` records: each model, its dimensions and its field."""
+    return [{"model": s.model, "dims": s.dimension, "field": vector_field(s.model)} for s in spaces]
+
+
+def mappings(spaces: Sequence[VectorSpace]) -> dict[str, Any]:
     keyword = {"type": "keyword"}
     shown = {"type": "text", "index": False}  # kept in _source for display, never searched
     return {
         "dynamic": "strict",
-        "_meta": {"kefu_schema": SCHEMA_VERSION, "dims": dims},
+        "_meta": {"kefu_schema": SCHEMA_VERSION, "spaces": spaces_meta(spaces)},
         "properties": {
             "row": keyword,
             "doc_id": keyword,
@@ -112,23 +125,26 @@ def mappings(dims: int) -> dict[str, Any]:
             "updated_at": {"type": "date"},
             "metadata": {"type": "object", "enabled": False},
             "spec": {"type": "keyword", "index": False, "doc_values": False},
-            "embedding": {
-                "type": "dense_vector",
-                "dims": dims,
-                "index": True,
-                "similarity": "cosine",
-                "index_options": {"type": "int8_hnsw", "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
+            **{
+                vector_field(space.model): {
+                    "type": "dense_vector",
+                    "dims": space.dimension,
+                    "index": True,
+                    "similarity": "cosine",
+                    "index_options": {"type": "int8_hnsw", "m": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION},
+                }
+                for space in spaces
             },
         },
     }
 
 
-def index_template(pattern: str, dims: int, shards: int, replicas: str) -> dict[str, Any]:
+def index_template(pattern: str, spaces: Sequence[VectorSpace], shards: int, replicas: str) -> dict[str, Any]:
     """Body of PUT _index_template/{name}: every index Kefu creates under `pattern` gets these settings."""
     return {
         "index_patterns": [pattern],
         "priority": TEMPLATE_PRIORITY,
-        "template": {"settings": index_settings(shards, replicas), "mappings": mappings(dims)},
+        "template": {"settings": index_settings(shards, replicas), "mappings": mappings(spaces)},
         "_meta": {"managed_by": "kefu", "kefu_schema": SCHEMA_VERSION},
     }
 
@@ -199,9 +215,10 @@ def chunk_row(doc: DocumentRecord, chunk: ChunkRecord) -> dict[str, Any]:
         "content_hash": doc.content_hash,
         "metadata": chunk.metadata,
     }
-    vector = vector_value(chunk.embedding)
-    if vector is not None:
-        row["embedding"] = vector
+    for model, vector in chunk.vectors.items():
+        value = vector_value(vector)
+        if value is not None:
+            row[vector_field(model)] = value
     return row
 
 
@@ -223,7 +240,7 @@ def document_row(doc: DocumentRecord, chunk_count: int, updated_at: str) -> dict
 
 
 def meta_row(spec: IndexSpec) -> dict[str, Any]:
-    return {"row": ROW_META, "spec": json.dumps(spec.__dict__, sort_keys=True)}
+    return {"row": ROW_META, "spec": json.dumps(spec.to_dict(), sort_keys=True)}
 
 
 def bulk_index_lines(index: str, rows: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -277,12 +294,13 @@ def num_candidates(k: int) -> int:
     return min(MAX_NUM_CANDIDATES, max(2 * k, 100))
 
 
-def knn_search(vector: np.ndarray, k: int, filters: SearchFilter | None) -> dict[str, Any]:
-    """Body of the dense search: the top-level `knn` option (8.x and 9.x alike, no licence needed), with the
-    filters applied inside the HNSW search so k filtered neighbours come back, not k filtered leftovers."""
+def knn_search(vector: np.ndarray, k: int, filters: SearchFilter | None, field: str) -> dict[str, Any]:
+    """Body of the dense search over one model's `field`: the top-level `knn` option (8.x and 9.x alike, no
+    licence needed), with the filters applied inside the HNSW search so k filtered neighbours come back, not
+    k filtered leftovers."""
     k = min(k, MAX_NUM_CANDIDATES)
     knn: dict[str, Any] = {
-        "field": "embedding",
+        "field": field,
         "query_vector": np.asarray(vector, dtype=np.float32).reshape(-1).astype(float).tolist(),
         "k": k,
         "num_candidates": num_candidates(k),
@@ -293,9 +311,9 @@ def knn_search(vector: np.ndarray, k: int, filters: SearchFilter | None) -> dict
     return {"size": k, "knn": knn, "_source": ["chunk_id"], "track_total_hits": False}
 
 
-def exact_cosine_search(vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[str, Any]:
-    """Body of a search scoring the given chunks by exact cosine (script_score over the float vectors);
-    score - 1 is the cosine. Chunks without a vector are filtered out first."""
+def exact_cosine_search(vector: np.ndarray, chunk_ids: Sequence[str], field: str) -> dict[str, Any]:
+    """Body of a search scoring the given chunks by exact cosine (script_score over one model's float vectors
+    in `field`); score - 1 is the cosine. Chunks without a vector in that field are filtered out first."""
     return {
         "size": min(2 * len(chunk_ids), MAX_RESULT_WINDOW),  # a replaced document has two versions for a moment
         "query": {
@@ -305,12 +323,12 @@ def exact_cosine_search(vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[st
                         "filter": [
                             {"term": {"row": ROW_CHUNK}},
                             {"terms": {"chunk_id": list(chunk_ids)}},
-                            {"exists": {"field": "embedding"}},
+                            {"exists": {"field": field}},
                         ]
                     }
                 },
                 "script": {
-                    "source": COSINE_SCRIPT,
+                    "source": COSINE_SCRIPT.format(field=field),
                     "params": {"query_vector": np.asarray(vector, dtype=np.float32).reshape(-1).astype(float).tolist()},
                 },
             }
@@ -341,10 +359,12 @@ def stale_chunks(doc_ids: Sequence[str], keep_row_ids: Sequence[str]) -> dict[st
     return body
 
 
-def export_chunks(doc_ids: Sequence[str], version: tuple[int, int], size: int, after: list[Any] | None) -> dict[str, Any]:
-    """One page of these documents' chunks with their terms and vectors, for `kefu index export`, ordered by
-    document, position and version (search_after paging)."""
-    source: dict[str, Any] = {"includes": [*CHUNK_FIELDS, "terms", "embedding", "content_hash"]}
+def export_chunks(
+    doc_ids: Sequence[str], version: tuple[int, int], size: int, after: list[Any] | None, vector_fields: Sequence[str]
+) -> dict[str, Any]:
+    """One page of these documents' chunks with their terms and vectors (`vector_fields`), for `kefu index
+    export` and re-embedding, ordered by document, position and version (search_after paging)."""
+    source: dict[str, Any] = {"includes": [*CHUNK_FIELDS, "terms", *vector_fields, "content_hash"]}
     if supports_exclude_vectors(version):
         source["exclude_vectors"] = False
     body: dict[str, Any] = {

@@ -15,13 +15,17 @@ ingest retries it. Between (1) and (2) a search may see both versions of a docum
 retriever pools chunks per document, and RRF counts a repeated id once), and a crash between (2) and (3)
 leaves new chunks under the old hash, which the next ingest rewrites. Writes use `refresh=wait_for` (deletes
 by query `refresh=true`, which is all that API offers), so what a call wrote is searchable when it returns.
+
+Vectors: one `dense_vector` field per model (`rq.vector_field`), listed in the mapping's `_meta.spaces`; a
+vector search names its model and reads only that model's field. `rewrite` (re-embedding, `kefu index
+rebuild`) writes everything into a fresh index made for the new spec and swaps the alias, like `rebuild`.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,11 +36,19 @@ from rag.elasticsearch import requests as rq
 from rag.elasticsearch.config import ElasticsearchConfig
 from rag.elasticsearch.connection import check_server, errors_as_store_errors, make_client
 from rag.errors import StoreError
-from rag.store import ChunkRecord, DocumentInfo, DocumentRecord, IndexSpec, SearchFilter, StoredChunk
+from rag.store import (
+    ChunkRecord,
+    DocumentInfo,
+    DocumentRecord,
+    IndexSpec,
+    SearchFilter,
+    StoredChunk,
+    VectorSpace,
+    no_vectors_of,
+)
 
 PAGE = 1000  # rows per search page (documents, chunk ids per lookup)
 EXPORT_DOCUMENTS = 100  # documents whose chunks are fetched together for an export
-REINDEX_TIMEOUT_S = 3600
 
 
 def _body(response: Any) -> Any:
@@ -56,6 +68,7 @@ class ElasticsearchStore:
         self._client = client if client is not None else make_client(config)
         self._sleep = sleep
         self._has_index = False
+        self._fields: dict[str, str] | None = None  # model -> vector field of the current index, once read
         with self._errors("answer"):
             info = _body(self._client.info())
         self.version = check_server(info, config)
@@ -82,36 +95,56 @@ class ElasticsearchStore:
     def _exists(self) -> bool:
         return self._has_index or self._current_index() is not None
 
-    def _index_dims(self, index: str) -> int | None:
+    def _index_layout(self, index: str) -> tuple[int, list[dict[str, Any]]]:
+        """(schema version, `_meta.spaces`) of an index's mapping; a schema-1 index has one `embedding` field."""
         with self._errors("read the mapping"):
             mapping = _body(self._client.indices.get_mapping(index=index))
-        return mapping.get(index, {}).get("mappings", {}).get("_meta", {}).get("dims")
+        meta = mapping.get(index, {}).get("mappings", {}).get("_meta", {})
+        schema = int(meta.get("kefu_schema", 1))
+        if schema < 2:
+            return schema, [{"model": None, "dims": meta.get("dims"), "field": rq.LEGACY_VECTOR_FIELD}]
+        return schema, list(meta.get("spaces") or [])
 
-    def _put_template(self, dims: int) -> None:
-        body = rq.index_template(self.config.index_pattern, dims, self.config.shards, self.config.replicas)
+    def _vector_fields(self) -> dict[str, str]:
+        """model -> field of the current index (read once per store object; a rewrite by this object resets it)."""
+        if self._fields is None:
+            current = self._current_index()
+            if current is None:
+                return {}
+            schema, spaces = self._index_layout(current)
+            if schema < 2:  # the recorded spec names the one model of a schema-1 index
+                spec = self.index_spec()
+                self._fields = {spec.models[0]: rq.LEGACY_VECTOR_FIELD} if spec and spec.models else {}
+            else:
+                self._fields = {s["model"]: s["field"] for s in spaces}
+        return self._fields
+
+    def _put_template(self, spaces: Sequence[VectorSpace]) -> None:
+        body = rq.index_template(self.config.index_pattern, spaces, self.config.shards, self.config.replicas)
         with self._errors("create the index template"):
             self._client.indices.put_index_template(name=self.config.template, body=body)
 
-    def _new_index(self, dims: int, with_alias: bool) -> str:
-        self._put_template(dims)
+    def _new_index(self, spaces: Sequence[VectorSpace], with_alias: bool) -> str:
+        self._put_template(spaces)
         name = self.config.index_name(datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f"))
         with self._errors("create an index"):
             self._client.indices.create(index=name, body=rq.create_index_body(self.alias, with_alias))
         return name
 
-    def _ensure_index(self, dims: int) -> None:
-        """Create the template and the first index on first use; an empty index of other dimensions (the
+    def _ensure_index(self, spec: IndexSpec) -> None:
+        """Create the template and the first index on first use; an empty index made for other models (the
         embedding model changed after `kefu docs delete --all`) is replaced by a fresh one."""
         current = self._current_index()
         if current is None:
-            self._new_index(dims, with_alias=True)
+            self._new_index(spec.spaces, with_alias=True)
             self._has_index = True
-        elif self._index_dims(current) != dims:
+        elif self._index_layout(current) != (rq.SCHEMA_VERSION, rq.spaces_meta(spec.spaces)):
             if self._count(rq.ROW_CHUNK):
-                raise StoreError(f"the index {current} holds vectors of other dimensions than {dims}")
-            fresh = self._new_index(dims, with_alias=False)
+                raise StoreError(f"the index {current} holds vectors of other models than {spec.describe()}")
+            fresh = self._new_index(spec.spaces, with_alias=False)
             self._swap(current, fresh)
             self._drop(current)
+        self._fields = None
 
     def _swap(self, old: str | None, new: str) -> None:
         """Move the alias from old to new in one step."""
@@ -124,38 +157,20 @@ class ElasticsearchStore:
 
     def rebuild(self) -> dict[str, Any]:
         """Copy every row into a fresh index made from the current template and settings, then swap the
-        alias. The old index is write-blocked meanwhile, so an ingest running at the same time fails loudly
-        instead of writing rows the copy would miss; searches go on against the old index until the swap."""
-        old = self._current_index()
-        if old is None:
-            return {"store": "elasticsearch", "alias": self.alias, "old_index": None, "new_index": None, "rows": 0}
-        dims = self._index_dims(old) or (self.index_spec() or IndexSpec("", 0, "")).dimension
-        if not dims:
-            raise StoreError(f"cannot tell the vector dimensions of {old}: re-index with `kefu ingest` instead")
-        new = self._new_index(dims, with_alias=False)
-        try:
-            with self._errors("block writes to the old index"):
-                self._client.indices.add_block(index=old, block="write")
-            with self._errors("copy the index"):
-                done = _body(
-                    self._client.options(request_timeout=REINDEX_TIMEOUT_S).reindex(
-                        body=rq.reindex_body(old, new), wait_for_completion=True, refresh=True
-                    )
-                )
-            if done.get("failures") or done.get("timed_out"):
-                raise StoreError(f"copying {old} into {new} failed: {json.dumps(done.get('failures'))[:500]}")
-            expected = self._count(None, index=old)
-            copied = self._count(None, index=new)
-            if copied != expected:
-                raise StoreError(f"copying {old} into {new} wrote {copied} of {expected} rows")
-            self._swap(old, new)
-        except BaseException:
-            with self._errors("undo the rebuild"):
-                self._client.indices.delete(index=new, ignore_unavailable=True)
-                self._client.indices.put_settings(index=old, body={"index.blocks.write": False})
-            raise
-        self._drop(old)
-        return {"store": "elasticsearch", "alias": self.alias, "old_index": old, "new_index": new, "rows": copied}
+        alias (`rag.elasticsearch.reindex`). The old index is write-blocked meanwhile, so an ingest running at
+        the same time fails loudly instead of writing rows the copy would miss; searches go on against the old
+        index until the swap."""
+        from rag.elasticsearch.reindex import rebuild
+
+        return rebuild(self)
+
+    def rewrite(
+        self, spec: IndexSpec, documents: Iterable[tuple[DocumentRecord, Sequence[ChunkRecord]]]
+    ) -> dict[str, Any]:
+        """Write `documents` into a fresh index made for `spec`, then swap the alias (`rag.elasticsearch.reindex`)."""
+        from rag.elasticsearch.reindex import rewrite
+
+        return rewrite(self, spec, documents)
 
     # -- index spec ---------------------------------------------------------------------------------------
 
@@ -169,11 +184,11 @@ class ElasticsearchStore:
                 row = _body(self._client.get(index=self.alias, id=rq.META_ID))
             except elasticsearch.NotFoundError:
                 return None
-        return IndexSpec(**json.loads(row["_source"]["spec"]))
+        return IndexSpec.from_dict(json.loads(row["_source"]["spec"]))
 
     def claim(self, spec: IndexSpec) -> None:
         spec.check(self.index_spec())
-        self._ensure_index(spec.dimension)
+        self._ensure_index(spec)
         with self._errors("record the index spec"):
             self._client.index(index=self.alias, id=rq.META_ID, document=rq.meta_row(spec), refresh="wait_for")
 
@@ -215,10 +230,7 @@ class ElasticsearchStore:
         if not items:
             return {}
         if not self._exists():
-            dims = next((len(c.embedding) for _, chunks in items for c in chunks), 0)
-            if not dims:
-                raise StoreError("nothing to write: the documents have no chunks")
-            self._ensure_index(dims)
+            raise StoreError("the store has no index yet: claim an index spec before writing (the indexer does)")
         stored = self.content_hashes([doc.doc_id for doc, _ in items])
         owner: dict[str, DocumentRecord] = {}
         actions: list[bulk.Action] = []
@@ -318,20 +330,21 @@ class ElasticsearchStore:
 
     def export_documents(self) -> Iterator[tuple[DocumentRecord, list[ChunkRecord]]]:
         documents = self.list_documents()
-        spec = self.index_spec()
-        dims = spec.dimension if spec else 0
+        fields = self._vector_fields()
         for i in range(0, len(documents), EXPORT_DOCUMENTS):
             group = {d.doc_id: d for d in documents[i : i + EXPORT_DOCUMENTS]}
             chunks: dict[str, list[ChunkRecord]] = {doc_id: [] for doc_id in group}
-            pages = self._pages(lambda after: rq.export_chunks(list(group), self.version, PAGE, after), "export chunks")
+            pages = self._pages(
+                lambda after: rq.export_chunks(list(group), self.version, PAGE, after, list(fields.values())), "export chunks"
+            )
             for hit in pages:
                 s = hit["_source"]
                 doc = group[s["doc_id"]]
                 if s.get("content_hash") != doc.content_hash:
                     continue  # a version being replaced right now, or left by an interrupted write
-                vector = np.asarray(s["embedding"], dtype=np.float32) if s.get("embedding") else np.zeros(dims, np.float32)
+                vectors = {model: np.asarray(s[f], dtype=np.float32) for model, f in fields.items() if s.get(f)}
                 chunks[doc.doc_id].append(
-                    ChunkRecord(s["chunk_id"], doc.doc_id, s["ord"], s["text"], s["terms"], vector,
+                    ChunkRecord(s["chunk_id"], doc.doc_id, s["ord"], s["text"], s["terms"], vectors,
                                 section=s.get("section") or "", page=s.get("page"), language=s.get("language") or "",
                                 metadata=s.get("metadata") or {})  # fmt: skip
                 )
@@ -349,18 +362,31 @@ class ElasticsearchStore:
         hits = self._search(rq.bm25_search(terms, n, filters), "search", bm25=True)["hits"]["hits"]
         return _unique((h["_source"]["chunk_id"], float(h["_score"])) for h in hits)
 
+    def _field_for(self, model: str) -> str | None:
+        """The vector field of `model`; None when the store holds nothing; IndexMismatchError when it holds
+        chunks but no vectors of `model`."""
+        fields = self._vector_fields()
+        if model in fields:
+            return fields[model]
+        if self._exists() and self._count(rq.ROW_CHUNK):
+            raise no_vectors_of(model, self.index_spec())
+        return None
+
     def vector_search(
-        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None
+        self, vectors: np.ndarray, n: int, filters: SearchFilter | None = None, *, model: str
     ) -> list[list[tuple[str, float]]]:
-        """kNN candidates from the quantized HNSW index, then their exact cosine from the float vectors, so
-        similarities mean the same as the SQLite store's (the answer thresholds depend on them)."""
+        """kNN candidates from the quantized HNSW index of `model`'s field, then their exact cosine from the
+        float vectors, so similarities mean the same as the SQLite store's (the answer thresholds depend on them)."""
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if n <= 0 or not self._exists() or queries.shape[0] == 0:
             return [[] for _ in range(queries.shape[0])]
-        found = self._msearch([rq.knn_search(q, n, filters) for q in queries], "search by vector")
+        field = self._field_for(model)
+        if field is None:
+            return [[] for _ in range(queries.shape[0])]
+        found = self._msearch([rq.knn_search(q, n, filters, field) for q in queries], "search by vector")
         candidates = [list(dict.fromkeys(h["_source"]["chunk_id"] for h in r["hits"]["hits"])) for r in found]
         wanted = [(q, ids) for q, ids in zip(queries, candidates) if ids]
-        exact = iter(self._msearch([rq.exact_cosine_search(q, ids) for q, ids in wanted], "score vectors") if wanted else [])
+        exact = iter(self._msearch([rq.exact_cosine_search(q, ids, field) for q, ids in wanted], "score vectors") if wanted else [])
         results = []
         for ids in candidates:
             if not ids:
@@ -370,11 +396,14 @@ class ElasticsearchStore:
             results.append(sorted(scored, key=lambda item: (-item[1], item[0]))[:n])
         return results
 
-    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str]) -> dict[str, float]:
+    def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str], *, model: str) -> dict[str, float]:
         ids = list(dict.fromkeys(chunk_ids))
         if not ids or not self._exists():
             return {}
-        hits = self._search(rq.exact_cosine_search(vector, ids), "score vectors")["hits"]["hits"]
+        field = self._field_for(model)
+        if field is None:
+            return {}
+        hits = self._search(rq.exact_cosine_search(vector, ids, field), "score vectors")["hits"]["hits"]
         return dict(_unique((h["_source"]["chunk_id"], float(h["_score"]) - 1.0) for h in hits))
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
@@ -415,7 +444,8 @@ class ElasticsearchStore:
             stats.update(index=index, documents=rows.get(rq.ROW_DOCUMENT, 0), chunks=rows.get(rq.ROW_CHUNK, 0),
                          collections={b["key"]: b["doc_count"] for b in collections})  # fmt: skip
         spec = self.index_spec() if stats["chunks"] else None
-        stats["embedding_model"] = spec.embedding_model if spec else None
+        stats["embedding_model"] = spec.models[0] if spec and spec.models else None
+        stats["embedding_models"] = list(spec.models) if spec else []
         stats["analysis"] = spec.analysis if spec else None
         return stats
 

@@ -21,7 +21,7 @@ left, middle, right = st.columns(3)
 left.metric("Documents", stats["documents"])
 middle.metric("Chunks", stats["chunks"])
 right.metric("Store", stats["store"])
-st.caption(f"Embedding model: {stats.get('embedding_model') or 'not chosen yet'}")
+st.caption(f"Embedding models: {', '.join(stats.get('embedding_models') or []) or 'not chosen yet'}")
 generator = service.generator_status()
 st.caption(f"Answers are written by: **{generator['backend']}**. {generator['reason']}")
 
