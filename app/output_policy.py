@@ -109,9 +109,9 @@ class OutputPolicy:
         for pattern in self._blocked:
             if pattern.search(cleaned):
                 return PolicyResult(BLOCKED_MESSAGE.get(language, BLOCKED_MESSAGE["en"]), ("blocked:" + pattern.pattern[:40],), True)
-        out = self._html(cleaned, changes)
-        for _ in range(8):  # removing a link can form another ("[[a](bad)](x)" → "[a](x)"): until nothing changes
-            before, out = out, self._links(out, changes)
+        out = cleaned
+        for _ in range(8):  # removing a link or tag can form another ("[[a](bad)](x)" → "[a](x)"): until stable
+            before, out = out, self._links(self._html(out, changes), changes)
             if out == before:
                 break
         return PolicyResult(out, tuple(changes))
@@ -145,8 +145,9 @@ class OutputPolicy:
 
         def link(m: re.Match) -> str:
             label, url = m.group(1), m.group(2).strip("<>")
-            if self.url_allowed(url):
-                return m.group(0)
+            if self.url_allowed(url):  # its text is judged too: a link may hide inside an allowed one's label
+                inner = self._links(label, changes) if "[" in label else label
+                return m.group(0) if inner == label else "[" + inner + m.group(0)[1 + len(label) :]
             changes.append("link:" + (host_of(url) or url.split(":", 1)[0][:20]))
             return label
 

@@ -1,6 +1,8 @@
 """The output policy on every customer-visible text, the stream version of it, the leak check, and a real model
 forced to copy its instructions: the canary never reaches the customer."""
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,7 +134,7 @@ def test_fuzz_nothing_renders_as_a_link_or_image_to_an_unlisted_host(parts, size
         for target in rendered_targets(out):
             if target.startswith("mailto:"):
                 assert target.split("@")[-1].rstrip("_-.") in ("lumen.example",), (text, out, target)
-            elif ":" not in target.split("/")[0] and not target.startswith(("//", "/\\", "\\")):
+            elif not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", target) and not target.startswith(("//", "/\\", "\\")):
                 pass  # a relative link stays on the site that shows it
             else:
                 assert POLICY.url_allowed(target), (text, out, target)
