@@ -92,6 +92,10 @@ class AccessControl:
         self._own(message.conversation_id)
         return self.service.feedback(message_id, rating, comment)
 
+    def queue_position(self, session_id: str) -> int | None:
+        self._own(session_id)
+        return self.service.queue_position(session_id)
+
     def ratings(self, session_id: str) -> dict[int, str]:
         self._own(session_id)
         return self.service.ratings(session_id)

@@ -145,6 +145,10 @@ class KefuService:
     def feedback(self, message_id: int, rating: str, comment: str | None = None) -> FeedbackRecord:
         return self.components.dialogue.feedback(message_id, rating, comment)
 
+    def queue_position(self, session_id: str) -> int | None:
+        """1 for the conversation waiting longest for an agent; None when this one is not waiting."""
+        return self.components.sessions.queue_position(session_id)
+
     def ratings(self, session_id: str) -> dict[int, str]:
         """{message id: latest rating} of the conversation's rated answers."""
         return self.components.feedback.ratings(session_id)

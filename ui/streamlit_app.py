@@ -1,16 +1,53 @@
-"""Kefu's Streamlit entry point: page navigation only. Run with `kefu ui`."""
+"""Kefu's Streamlit entry point: who is here, and the pages their role may use (`st.navigation`). Run with
+`kefu ui`. Customers (no sign-in) get the chat; agents the desk and batch FAQ; admins also the knowledge base,
+insights and the team. Every page checks the role again, and `app.access` checks every privileged call."""
 
 from pathlib import Path
 
 import streamlit as st
 
+from app.auth import ADMIN, AGENT
+from app.warmup import FAILED, WARMING
+from ui import session
+from ui.i18n import language_picker, t
+from ui.rendering import escape_markdown
+from ui.resources import get_service
+
 st.set_page_config(page_title="Kefu 客服", page_icon="💬", layout="centered")
 
 PAGES = Path(__file__).parent / "app_pages"
-navigation = st.navigation(
-    {
-        "Customers": [st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)],
-        "Admin": [st.Page(PAGES / "knowledge_base.py", title="Knowledge base", icon="📚")],
-    }
-)
+who = session.principal()
+notice = st.session_state.pop(session.NOTICE_KEY, None)
+
+chat = st.Page(PAGES / "chat.py", title=t("page_chat"), icon="💬", default=True, url_path="chat")
+pages = {t("nav_customers"): [chat]}
+desk = st.Page(PAGES / "agent_desk.py", title=t("page_desk"), icon="🎧", url_path="desk")
+if who.can(AGENT):
+    pages[t("nav_agents")] = [desk, st.Page(PAGES / "batch.py", title=t("page_batch"), icon="🗂️", url_path="batch")]
+else:
+    pages[t("nav_staff")] = [st.Page(PAGES / "sign_in.py", title=t("page_sign_in"), icon="🔑", url_path="sign_in")]
+if who.can(ADMIN):
+    pages[t("nav_admin")] = [
+        st.Page(PAGES / "knowledge_base.py", title=t("page_kb"), icon="📚", url_path="knowledge_base"),
+        st.Page(PAGES / "insights.py", title=t("page_insights"), icon="📈", url_path="insights"),
+        st.Page(PAGES / "team.py", title=t("page_team"), icon="👥", url_path="team"),
+    ]
+navigation = st.navigation(pages)
+if st.session_state.pop(session.AFTER_SIGN_IN_KEY, False) and who.can(AGENT):
+    st.switch_page(desk)
+
+with st.sidebar:
+    language_picker()
+    if who.kind == "user":
+        st.markdown(t("signed_in_as", name=escape_markdown(who.name), role=who.role))
+        if st.button(t("sign_out"), icon="🚪"):
+            session.sign_out()
+            st.rerun()
+    warm = get_service().warm_up_state
+    if warm is not None and warm.state == WARMING:
+        st.caption("⏳ " + t("warming_up"))
+    elif warm is not None and warm.state == FAILED and who.can(ADMIN):
+        st.caption("⚠️ " + t("warm_failed", error=warm.error))
+if notice:
+    st.warning(notice)
 navigation.run()
