@@ -47,14 +47,14 @@ class Insights:
         return {**vars(self), "handoff_rate": self.handoff_rate}
 
 
-def _percentile(db, since: datetime, share: float, count: int) -> int | None:
+def _percentile(db, window: tuple, share: float, count: int) -> int | None:
     """The nearest-rank percentile of answer latency: the value at rank ceil(share × count)."""
     if not count:
         return None
     rank = max(1, math.ceil(share * count))
     return db.scalar(
         select(Message.latency_ms)
-        .where(Message.role == "assistant", Message.latency_ms.is_not(None), Message.created_at >= since)
+        .where(Message.role == "assistant", Message.latency_ms.is_not(None), *window)
         .order_by(Message.latency_ms)
         .offset(rank - 1)
         .limit(1)
@@ -67,34 +67,38 @@ def compute(db: Database, days: int = 30, today: date | None = None) -> Insights
     today = today or datetime.now(timezone.utc).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+    until = since + timedelta(days=days)
+
+    def within(column) -> tuple:
+        return column >= since, column < until
+
+    messages = within(Message.created_at)
     with db.read() as s:
         started = dict(
             s.execute(
                 select(func.date(Conversation.created_at), func.count())
-                .where(Conversation.created_at >= since)
+                .where(*within(Conversation.created_at))
                 .group_by(func.date(Conversation.created_at))
             ).all()
         )
         started = {str(day): n for day, n in started.items()}
         conversations = sum(started.values())
         handed_over = s.scalar(
-            select(func.count()).where(Conversation.created_at >= since, Conversation.handoff_reason.is_not(None))
+            select(func.count()).where(*within(Conversation.created_at), Conversation.handoff_reason.is_not(None))
         ) or 0
         modes = dict(
             s.execute(
                 select(Message.mode, func.count())
-                .where(Message.role == "assistant", Message.mode.is_not(None), Message.created_at >= since)
+                .where(Message.role == "assistant", Message.mode.is_not(None), *messages)
                 .group_by(Message.mode)
             ).all()
         )
         timed = s.scalar(
-            select(func.count()).where(
-                Message.role == "assistant", Message.latency_ms.is_not(None), Message.created_at >= since
-            )
+            select(func.count()).where(Message.role == "assistant", Message.latency_ms.is_not(None), *messages)
         ) or 0
-        p50, p95 = _percentile(s, since, 0.5, timed), _percentile(s, since, 0.95, timed)
+        p50, p95 = _percentile(s, messages, 0.5, timed), _percentile(s, messages, 0.95, timed)
         ratings = dict(
-            s.execute(select(Feedback.rating, func.count()).where(Feedback.created_at >= since).group_by(Feedback.rating)).all()
+            s.execute(select(Feedback.rating, func.count()).where(*within(Feedback.created_at)).group_by(Feedback.rating)).all()
         )
     per_day = [((first + timedelta(days=i)).isoformat(), 0) for i in range(days)]
     per_day = [(day, started.get(day, 0)) for day, _ in per_day]
