@@ -128,7 +128,7 @@ def render_message(message: Mapping[str, Any], rating: Callable[[], None] | None
         return
     with st.chat_message(role if role in ("user", "assistant") else "agent", avatar=ROLE_AVATARS.get(role)):
         if role == "agent":
-            st.caption(escape_markdown(t("agent_label", agent=message.get("author") or "")))
+            st.caption(t("agent_label", agent=escape_markdown(message.get("author") or "")))
             render_text(message.get("content", ""))
             if rating is not None:
                 rating()
