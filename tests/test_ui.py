@@ -170,7 +170,7 @@ def test_chat_cites_rates_hands_over_and_survives_a_reload(service):
     answer = at.chat_message[1]
     assert "30 days" in answer.markdown[0].value
     chips = popovers(answer)
-    assert chips and chips[0].startswith("[1] Returns and Refunds Policy")
+    assert chips and chips[0] == "[1] Return window"  # named by the passage's section
     assert any(m.value.startswith("**[1] Returns and Refunds Policy**") for m in answer.markdown)  # the passage
     assert any(c.value.startswith("Quoted from the knowledge base") for c in answer.caption)
     at.feedback[0].set_value(0).run()  # 👎

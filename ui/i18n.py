@@ -94,5 +94,5 @@ def language_picker() -> None:
     current = language()
     st.session_state.setdefault(STATE_KEY, current)
     st.sidebar.selectbox(
-        "🌐 " + t("language"), list(LANGUAGES), format_func=LANGUAGES.get, key=STATE_KEY,
+        t("language"), list(LANGUAGES), format_func=LANGUAGES.get, key=STATE_KEY,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from ui.i18n import t
 MAX_MESSAGE_CHARS = 8000
 MAX_EXCERPT_CHARS = 600
 CHIP_TITLE_CHARS = 28
-ROLE_AVATARS = {"user": "🙂", "assistant": "🤖", "agent": "🧑‍💼"}
+ROLE_AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:", "agent": ":material/support_agent:"}
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:])")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
@@ -95,12 +95,12 @@ def render_passage(number: int, source: Mapping[str, Any]) -> None:
 
 
 def render_citations(sources: Sequence[Mapping[str, Any]]) -> None:
-    """Numbered chips under an answer; each opens its passage."""
+    """Numbered chips under an answer, named by the passage's section (else its title); each opens the passage."""
     if not sources:
         return
     columns = st.columns(len(sources))
     for number, (column, source) in enumerate(zip(columns, sources), start=1):
-        title = clip(source.get("title") or source.get("doc_id", ""), CHIP_TITLE_CHARS)
+        title = clip(source.get("section") or source.get("title") or source.get("doc_id", ""), CHIP_TITLE_CHARS)
         with column, st.popover(f"[{number}] {escape_markdown(title)}", width="stretch"):
             render_passage(number, source)
 

@@ -19,7 +19,6 @@ control = session.page_access(AGENT)
 me = control.principal.name
 refresh = get_service().settings.ui.ui_refresh_seconds
 state = st.session_state
-st.set_page_config(layout="wide")
 st.title("Agent desk")
 
 
@@ -129,10 +128,10 @@ def workspace(session_id: str) -> None:
         state.setdefault(reply_key, "")
     st.text_area("Your reply", key=reply_key, height=160)
     send, release, resolve = st.columns(3)
-    send.button("Send", type="primary", icon="📨", on_click=_send, args=(session_id, reply_key), width="stretch")
-    release.button("Release to the assistant", icon="↩️", on_click=_move, args=(session_id, "release"), width="stretch",
+    send.button("Send", type="primary", icon=":material/send:", on_click=_send, args=(session_id, reply_key), width="stretch")
+    release.button("Release to the assistant", icon=":material/undo:", on_click=_move, args=(session_id, "release"), width="stretch",
                    disabled=record.status not in (handoff.WAITING, handoff.WITH_AGENT))  # fmt: skip
-    resolve.button("Mark resolved", icon="✅", on_click=_move, args=(session_id, "resolve"), width="stretch",
+    resolve.button("Mark resolved", icon=":material/task_alt:", on_click=_move, args=(session_id, "resolve"), width="stretch",
                    disabled=record.status == handoff.RESOLVED)  # fmt: skip
 
     with st.expander("Save as FAQ"):
@@ -145,7 +144,7 @@ def workspace(session_id: str) -> None:
                    "customer who asks it gets this answer directly.")  # fmt: skip
         st.text_input("Customer's question", key=question_key)
         st.text_area("Answer", key=answer_key, height=120)
-        st.button("Save as FAQ", icon="💾", on_click=_save_faq, args=(question_key, answer_key))
+        st.button("Save as FAQ", icon=":material/bookmark_add:", on_click=_save_faq, args=(question_key, answer_key))
 
 
 notice = state.pop(NOTICE_KEY, None)

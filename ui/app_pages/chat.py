@@ -57,9 +57,9 @@ def _rating(message_id: int, current: str | None):
 def _status_line(record) -> None:
     if record.status == handoff.WAITING:
         position = control.queue_position(record.id) or 1
-        st.info(t("waiting_agent", n=position), icon="⏳")
+        st.info(t("waiting_agent", n=position), icon=":material/hourglass_top:")
     elif record.status == handoff.WITH_AGENT:
-        st.success(t("with_agent", agent=record.agent or ""), icon="🧑‍💼")
+        st.success(t("with_agent", agent=record.agent or ""), icon=":material/support_agent:")
     elif record.status == handoff.RESOLVED:
         st.caption(t("resolved"))
 
@@ -85,7 +85,7 @@ refresh = get_service().settings.ui.ui_refresh_seconds if handed_over else None
 st.fragment(run_every=refresh)(transcript)()
 
 left, right = st.columns(2)
-if left.button(t("talk_to_person"), icon="🙋", disabled=handed_over, width="stretch"):
+if left.button(t("talk_to_person"), icon=":material/person_raised_hand:", disabled=handed_over, width="stretch"):
     try:
         answer = control.request_human(sid)
     except Exception as exc:
@@ -93,7 +93,7 @@ if left.button(t("talk_to_person"), icon="🙋", disabled=handed_over, width="st
     else:
         session.set_conversation(answer.session_id or sid)
         st.rerun()
-if right.button(t("new_conversation"), icon="➕", width="stretch"):
+if right.button(t("new_conversation"), icon=":material/add_comment:", width="stretch"):
     session.set_conversation(None)
     st.rerun()
 

@@ -10,7 +10,6 @@ from ui.rendering import plain_cell
 from ui.resources import show_error
 
 control = session.page_access(ADMIN)
-st.set_page_config(layout="wide")
 st.title("Insights")
 
 days = st.segmented_control("Period", [7, 30, 90], default=30, format_func=lambda d: f"{d} days") or 30

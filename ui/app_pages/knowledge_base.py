@@ -14,7 +14,6 @@ STATUS_ICONS = {"indexed": "✔", "unchanged": "=", "failed": "✖", "skipped": 
 RANKINGS = (("lexical", "BM25", "bm25"), ("dense", "Dense (embeddings)", "cosine"), ("hybrid", "Fused (RRF)", "rrf"))
 
 control = session.page_access(ADMIN)
-st.set_page_config(layout="wide")
 st.title("Knowledge base")
 
 try:
