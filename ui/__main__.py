@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "streamlit_app.py"
@@ -31,6 +32,15 @@ def server_options(host: str, port: int, max_upload_mb: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _report_warm_up(warm) -> None:
+    print("Kefu is warming up: loading the knowledge base and models…", file=sys.stderr, flush=True)
+    warm.wait()
+    if warm.error:
+        print(f"Kefu warm-up failed after {warm.seconds:.1f} s: {warm.error}", file=sys.stderr, flush=True)
+    else:
+        print(f"Kefu is warm ({warm.seconds:.1f} s): every answer starts at once.", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ui", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -44,7 +54,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from ui.resources import get_service
 
-    get_service()  # built now: its warm-up runs while the server starts
+    service = get_service()  # built now: its warm-up runs while the server starts
+    if service.warm_up_state is not None:
+        threading.Thread(target=_report_warm_up, args=(service.warm_up_state,), daemon=True).start()
     sys.argv = ["streamlit", "run", str(APP), *server_options(args.host, args.port, settings.ingest.max_file_mb)]
     sys.exit(cli.main())
 
