@@ -357,6 +357,8 @@ def _staged(name: str, data: bytes, work_dir: Path) -> Path:
 def preview_upload(name: str, data: bytes, work_dir: Path, limits: Limits | None = None) -> Table:
     """The uploaded sheet's columns and rows, and the question column found by name (its index; 0 when no
     column has a question-like name: the caller lets the user choose)."""
+    import shutil
+
     path = _staged(name, data, work_dir)
     try:
         return read_table(path, None, limits)
@@ -365,6 +367,9 @@ def preview_upload(name: str, data: bytes, work_dir: Path, limits: Limits | None
             raise
         table = read_table(path, _first_header(path, limits), limits)
         return Table(table.columns, table.rows, 0)
+    finally:
+        if not any(path.parent.glob("*" + JOURNAL_SUFFIX)):  # keep an interrupted batch's folder: it resumes
+            shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def _first_header(path: Path, limits: Limits | None) -> str:

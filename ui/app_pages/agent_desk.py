@@ -2,7 +2,8 @@
 whole transcript (roles, modes, sources) and slots; a suggested reply drafted from the knowledge base for the
 customer's latest question (with its sources; not stored until sent); edit and send; release to the assistant;
 resolve; and save an answer as an FAQ entry, indexed at once. Every call goes through `AccessControl` as the
-signed-in agent; the queue and the transcript look for news every KEFU_UI_REFRESH_SECONDS."""
+signed-in agent, whose sign-in is checked again on every refresh and every button; the queue and the transcript
+look for news every KEFU_UI_REFRESH_SECONDS."""
 
 import streamlit as st
 
@@ -32,6 +33,7 @@ def _entry(record, prefix: str) -> None:
 
 @st.fragment(run_every=refresh)
 def queue() -> None:
+    control = session.page_access(AGENT)  # checked again on every refresh: a disabled account stops here
     try:
         waiting = control.conversations(handoff.WAITING)
         mine = [c for c in control.conversations(handoff.WITH_AGENT) if c.agent == me]
@@ -52,7 +54,7 @@ def queue() -> None:
 
 def _send(session_id: str, key: str) -> None:
     try:
-        control.agent_reply(session_id, state.get(key, ""))
+        session.access().agent_reply(session_id, state.get(key, ""))
     except Exception as exc:
         state[NOTICE_KEY] = ("error", str(exc))
     else:
@@ -62,7 +64,7 @@ def _send(session_id: str, key: str) -> None:
 
 def _move(session_id: str, action: str) -> None:
     try:
-        getattr(control, action)(session_id)
+        getattr(session.access(), action)(session_id)
     except Exception as exc:
         state[NOTICE_KEY] = ("error", str(exc))
     else:
@@ -73,7 +75,7 @@ def _move(session_id: str, action: str) -> None:
 
 def _save_faq(question_key: str, answer_key: str) -> None:
     try:
-        saved = control.save_faq(state.get(question_key, ""), state.get(answer_key, ""))
+        saved = session.access().save_faq(state.get(question_key, ""), state.get(answer_key, ""))
     except Exception as exc:
         state[NOTICE_KEY] = ("error", str(exc))
     else:
@@ -84,7 +86,7 @@ def _save_faq(question_key: str, answer_key: str) -> None:
 
 def transcript(session_id: str) -> None:
     try:
-        messages = control.history(session_id)
+        messages = session.page_access(AGENT).history(session_id)
     except Exception as exc:
         show_error(exc)
         return

@@ -13,7 +13,7 @@ from app.auth import PermissionDenied
 from app.errors import InputError
 from ui import session
 from ui.i18n import t
-from ui.rendering import ROLE_AVATARS, render_message, render_stream
+from ui.rendering import ROLE_AVATARS, escape_markdown, render_message, render_stream
 from ui.resources import get_service, show_error
 
 RATINGS = {1: "up", 0: "down"}
@@ -59,7 +59,7 @@ def _status_line(record) -> None:
         position = control.queue_position(record.id) or 1
         st.info(t("waiting_agent", n=position), icon=":material/hourglass_top:")
     elif record.status == handoff.WITH_AGENT:
-        st.success(t("with_agent", agent=record.agent or ""), icon=":material/support_agent:")
+        st.success(t("with_agent", agent=escape_markdown(record.agent or "")), icon=":material/support_agent:")
     elif record.status == handoff.RESOLVED:
         st.caption(t("resolved"))
 
@@ -67,6 +67,7 @@ def _status_line(record) -> None:
 def transcript() -> None:
     if not sid:
         return
+    control = session.access()  # again on every refresh
     try:
         messages = control.history(sid)
         ratings = control.ratings(sid)
