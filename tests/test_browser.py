@@ -88,12 +88,18 @@ def served_app(use_kb, tmp_path):
         log.close()
 
 
+def idle(page) -> None:
+    """Wait until the app's script is not running (Streamlit marks its state on the page)."""
+    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60_000)
+
+
 def ask(page, question: str, nth_reply: int):
     """Type a question into the chat and return the locator of the assistant's reply."""
     from playwright.sync_api import expect
 
     box = page.get_by_test_id("stChatInputTextArea")
     expect(box).to_be_visible(timeout=60_000)
+    idle(page)  # the rerun after the last answer has drawn it from the database; typing now is not lost
     box.fill(question)
     box.press("Enter")
     return page.get_by_test_id("stChatMessage").nth(nth_reply)
@@ -188,11 +194,11 @@ def test_the_support_desk_end_to_end(desk_home, served_app, browser, tmp_path):
     draft = agent.get_by_label("Your reply")
     expect(draft).to_have_value(re.compile("30 days"), timeout=60_000)
     expect(agent.get_by_text("Suggested reply")).to_be_visible()
+    agent.get_by_text("Suggested reply").evaluate("e => e.scrollIntoView({block: 'start'})")
+    shoot(agent, "agent-desk")
     draft.fill("Hello, this is Anna from support: you have 30 days from delivery. Shall I start the return?")
     agent.get_by_role("button", name="Send").click()
     expect(agent.get_by_text("Sent. The customer sees it in their chat.")).to_be_visible(timeout=60_000)
-    agent.get_by_text("Suggested reply").scroll_into_view_if_needed()
-    shoot(agent, "agent-desk")
 
     # The customer's open page shows the reply without a reload.
     expect(customer.get_by_text("Hello, this is Anna from support")).to_be_visible(timeout=60_000)
@@ -222,7 +228,7 @@ def test_the_support_desk_end_to_end(desk_home, served_app, browser, tmp_path):
     admin.get_by_label("Query").fill("When does the Shanghai store close?")
     admin.get_by_role("button", name="Search").click()
     expect(admin.get_by_role("heading", name="Fused (RRF)")).to_be_visible(timeout=60_000)
-    admin.get_by_role("heading", name="Fused (RRF)").scroll_into_view_if_needed()
+    admin.get_by_role("heading", name="Fused (RRF)").evaluate("e => e.scrollIntoView({block: 'start'})")
     shoot(admin, "retrieval-test")
     admin.get_by_role("link", name="Insights").click()
     expect(admin.get_by_role("heading", name="Top knowledge gaps")).to_be_visible(timeout=60_000)
@@ -232,11 +238,15 @@ def test_the_support_desk_end_to_end(desk_home, served_app, browser, tmp_path):
     shoot(admin, "team")
 
     # What the admin uploaded answers the next customer; a Chinese question gets the Chinese policy, cited.
+    for done in (customer, visitor, agent, admin):
+        done.context.close()  # their pages stop polling the server
     later = new_page(browser, "zh-CN")
     later.goto(served_app)
     expect(later.get_by_role("heading", name="客服助手 Kefu")).to_be_visible(timeout=60_000)  # the browser's language
     expect(ask(later, "When does the Shanghai store close?", 1)).to_contain_text("21:30", timeout=60_000)
     chinese = ask(later, "我有多长时间可以退货？", 3)
     expect(chinese).to_contain_text("30 天", timeout=60_000)
-    chinese.get_by_role("button", name=re.compile(r"^\[1\] ")).click()
+    chip = chinese.get_by_role("button", name=re.compile(r"^\[1\] "))
+    expect(chip).to_be_visible(timeout=60_000)  # after the rerun that follows the stream
+    chip.click()
     expect(later.get_by_text(re.compile(r"^\[1\] 退货与退款政策"))).to_be_visible()

@@ -172,12 +172,12 @@ def render_hit(rank: int, hit: Any, score_label: str) -> None:
     chunk = hit.chunk
     st.markdown(f"**{rank}. {escape_markdown(clip(chunk.title, 60))}**")
     line = [f"{score_label} {hit.score:.4f}"]
-    if hit.similarity is not None:
+    if hit.similarity is not None and score_label != "cosine":
         line.append(f"cosine {hit.similarity:.3f}")
     if chunk.section and chunk.section != chunk.title:
         line.append(clip(chunk.section, 40))
     st.caption(escape_markdown(" · ".join(line)))
-    st.markdown("> " + escape_markdown(clip(" ".join(chunk.text.split()), 300)))
+    st.markdown("> " + escape_markdown(clip(_EMPHASIS.sub("", " ".join(chunk.text.split())), 300)))
 
 
 def plain_cell(text: Any, limit: int = 200) -> str:

@@ -131,7 +131,8 @@ def workspace(session_id: str) -> None:
     st.text_area("Your reply", key=reply_key, height=160)
     send, release, resolve = st.columns(3)
     send.button("Send", type="primary", icon=":material/send:", on_click=_send, args=(session_id, reply_key), width="stretch")
-    release.button("Release to the assistant", icon=":material/undo:", on_click=_move, args=(session_id, "release"), width="stretch",
+    release.button("Release", icon=":material/undo:", on_click=_move, args=(session_id, "release"), width="stretch",
+                   help="Hand the conversation back to the assistant",
                    disabled=record.status not in (handoff.WAITING, handoff.WITH_AGENT))  # fmt: skip
     resolve.button("Mark resolved", icon=":material/task_alt:", on_click=_move, args=(session_id, "resolve"), width="stretch",
                    disabled=record.status == handoff.RESOLVED)  # fmt: skip
