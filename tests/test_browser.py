@@ -212,6 +212,7 @@ def test_the_support_desk_end_to_end(desk_home, served_app, browser, tmp_path):
     agent.locator("input[type=file]").set_input_files(str(sheet))
     agent.get_by_role("button", name="Answer 2 questions").click()
     expect(agent.get_by_role("button", name="Download questions-answers.csv")).to_be_visible(timeout=60_000)
+    agent.get_by_text("2 rows answered").evaluate("e => e.scrollIntoView({block: 'start'})")
     shoot(agent, "batch-faq")
 
     # An admin uploads a file, tests retrieval, and looks at the insights and the team.
