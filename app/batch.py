@@ -326,3 +326,83 @@ def _answer_group(answer_batch: Callable[[list[str]], list[Answer]], questions: 
                 "sources": sources_cell(answer), "error": "",
             })  # fmt: skip
     return records
+
+
+# -- uploaded sheets (the web app) -------------------------------------------------------------------------
+
+
+@dataclass
+class UploadedBatch:
+    """A finished batch over an uploaded sheet: the report, the output file's bytes and its name."""
+
+    report: BatchReport
+    data: bytes
+    filename: str
+    columns: list[str]
+    rows: list[list[str]]  # the output's rows (for a preview)
+
+
+def _staged(name: str, data: bytes, work_dir: Path) -> Path:
+    """The upload written under `work_dir`, named by its content (never by the upload's name): the same upload
+    lands in the same folder, so an interrupted batch over it resumes from its journal."""
+    suffix = Path(name or "").suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"{Path(name).name or 'the file'}: batch files are {' or '.join(FORMATS)}, not {suffix or 'without an extension'!r}")
+    folder = Path(work_dir) / hashlib.sha256(data).hexdigest()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"input{suffix}"
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
+def preview_upload(name: str, data: bytes, work_dir: Path, limits: Limits | None = None) -> Table:
+    """The uploaded sheet's columns and rows, and the question column found by name (its index; 0 when no
+    column has a question-like name: the caller lets the user choose)."""
+    import shutil
+
+    path = _staged(name, data, work_dir)
+    try:
+        return read_table(path, None, limits)
+    except InputError as exc:
+        if "no question column" not in str(exc):
+            raise
+        table = read_table(path, _first_header(path, limits), limits)
+        return Table(table.columns, table.rows, 0)
+    finally:
+        if not any(path.parent.glob("*" + JOURNAL_SUFFIX)):  # keep an interrupted batch's folder: it resumes
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _first_header(path: Path, limits: Limits | None) -> str:
+    header, _ = _read_xlsx(path, limits or Limits()) if path.suffix == ".xlsx" else _read_csv(path)
+    if not header or not header[0].strip():
+        raise InputError(f"{path.name}: the first row must name the columns")
+    return header[0]
+
+
+def answer_upload(
+    answer_batch: Callable[[list[str]], list[Answer]],
+    name: str,
+    data: bytes,
+    work_dir: Path,
+    column: str | None = None,
+    output_format: str = ".csv",
+    limits: Limits | None = None,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+) -> UploadedBatch:
+    """`run_batch` over an uploaded sheet: the output (CSV or XLSX) comes back as bytes, and the working folder
+    under `work_dir` is removed once it has."""
+    import shutil
+
+    output_format = output_format if output_format.startswith(".") else "." + output_format
+    if output_format not in FORMATS:
+        raise InputError(f"the output is {' or '.join(FORMATS)}, not {output_format!r}")
+    source = _staged(name, data, work_dir)
+    output = source.with_name("answers" + output_format)
+    report = run_batch(answer_batch, source, output, column, limits=limits, on_progress=on_progress)
+    stem = Path(name).stem or "questions"
+    header, rows = _read_xlsx(output, limits or Limits()) if output_format == ".xlsx" else _read_csv(output)
+    uploaded = UploadedBatch(report, output.read_bytes(), f"{stem}-answers{output_format}", header, rows)
+    shutil.rmtree(source.parent, ignore_errors=True)
+    return uploaded

@@ -1,6 +1,6 @@
 """Components: the long-lived parts Kefu works with, built from `Settings` the first time each is needed.
 
-Each component (analyzer, embedder, store, retriever, database, generator, rewriter, intent classifier,
+Each component (analyzer, embedder, store, retriever, database, users, generator, rewriter, intent classifier,
 answerer, dialogue manager) is built once, under its own lock: two threads asking at once get the same object,
 and nothing loads twice (a model load takes seconds and gigabytes). A component that is never asked for is
 never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become each layer's
@@ -256,6 +256,12 @@ class Components:
 
         g = self.settings.guardrails
         return RateLimiter(self.sessions, self.audit, g.rate_per_session, g.rate_per_client)
+
+    @component
+    def users(self):
+        from app.users import UserStore
+
+        return UserStore(self.database, self.settings.auth)
 
     # -- answering ----------------------------------------------------------------------------------------
 

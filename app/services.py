@@ -11,7 +11,7 @@ Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees ev
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +27,15 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from app.answerer import Reply
     from app.answering import Answer
+    from app.assist import SavedFaq, Suggestion
+    from app.auth import Principal
+    from app.batch import BatchProgress, Table, UploadedBatch
     from app.feedback import FeedbackRecord
     from app.gaps import GapGroup
+    from app.insights import Insights
     from app.sessions import ConversationRecord, MessageRecord
+    from app.users import SignIn, UserStore
+    from app.warmup import WarmUp
     from rag.retrieval import HybridRetriever, SearchHit
     from rag.store import DocumentInfo, SearchFilter
 
@@ -42,6 +48,7 @@ class KefuService:
         self.settings = self.components.settings
         self.ingestion = Ingestion(self.components)
         self.knowledge = KnowledgeBase(self.components)
+        self._warm_up: WarmUp | None = None
 
     # -- ingest -------------------------------------------------------------------------------------------
 
@@ -72,6 +79,15 @@ class KefuService:
         query = checked_question(query, self.settings.guardrails.max_query_chars)
         self.components.check_index()
         return self.components.retriever.search(query, k=k, mode=mode, filters=filters)
+
+    def compare_rankings(self, query: str, k: int = 10, filters: SearchFilter | None = None) -> dict[str, list[SearchHit]]:
+        """The retrieval test: the BM25, dense and fused rankings of one query, side by side ({mode: hits})."""
+        from app.answerer import checked_question
+
+        query = checked_question(query)
+        self.components.check_index()
+        retriever = self.components.retriever
+        return {mode: retriever.search(query, k=k, mode=mode, filters=filters) for mode in ("lexical", "dense", "hybrid")}
 
     def search_run(
         self,
@@ -178,6 +194,35 @@ class KefuService:
     def feedback(self, message_id: int, rating: str, comment: str | None = None) -> FeedbackRecord:
         return self.components.dialogue.feedback(message_id, rating, comment)
 
+    def queue_position(self, session_id: str) -> int | None:
+        """1 for the conversation waiting longest for an agent; None when this one is not waiting."""
+        return self.components.sessions.queue_position(session_id)
+
+    def ratings(self, session_id: str) -> dict[int, str]:
+        """{message id: latest rating} of the conversation's rated answers."""
+        return self.components.feedback.ratings(session_id)
+
+    # -- agent assist -------------------------------------------------------------------------------------
+
+    def suggest_reply(self, session_id: str) -> Suggestion:
+        """A draft answer to the conversation's latest customer question, from the knowledge base (not stored)."""
+        from app.assist import suggest_reply
+
+        self.components.check_index()
+        c = self.components
+        return suggest_reply(c.answerer, c.sessions, session_id, self.settings.dialogue.history_messages)
+
+    def save_faq(self, question: str, answer: str, author: str) -> SavedFaq:
+        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.assist`)."""
+        from app.assist import save_faq
+
+        return save_faq(self.settings, self.ingestion, question, answer, author)
+
+    def insights(self, days: int = 30) -> Insights:
+        from app.insights import compute
+
+        return compute(self.components.database, days)
+
     def gaps(self, since: datetime | None = None, limit: int = 20) -> list[GapGroup]:
         """The most asked questions Kefu could not answer well, grouped by meaning."""
         from app.gaps import group_gaps
@@ -186,6 +231,52 @@ class KefuService:
         records = self.components.feedback.gaps(since)
         vectors = embed_readable(self.components.embedder, [r.question for r in records], query=True) if records else None
         return group_gaps(records, vectors, self.components.analyzer.query_terms)[:limit]
+
+    # -- batch answering of uploaded sheets ----------------------------------------------------------------
+
+    def batch_preview(self, name: str, data: bytes) -> Table:
+        """An uploaded CSV/XLSX sheet's columns and rows, with the question column guessed (`app.batch`)."""
+        from app.batch import preview_upload
+        from app.ingestion import limits_from
+
+        return preview_upload(name, data, self.settings.core.home / "batch", limits_from(self.settings))
+
+    def answer_upload(self, name: str, data: bytes, column: str | None = None, output_format: str = ".csv",
+                      on_progress: Callable[[BatchProgress], None] | None = None) -> UploadedBatch:  # fmt: skip
+        """`kefu batch` over an uploaded sheet; the answered sheet comes back as bytes (`app.batch`)."""
+        from app.batch import answer_upload
+        from app.ingestion import limits_from
+
+        self.components.check_index()
+        return answer_upload(self.ask_batch, name, data, self.settings.core.home / "batch", column, output_format,
+                             limits_from(self.settings), on_progress)  # fmt: skip
+
+    # -- staff accounts -----------------------------------------------------------------------------------
+
+    @property
+    def users(self) -> UserStore:
+        return self.components.users
+
+    def sign_in(self, name: str, password: str, client: str = "") -> SignIn:
+        return self.components.users.sign_in(name, password, client)
+
+    def principal(self, sign_in: SignIn) -> Principal:
+        """Who a sign-in stands for now (AuthenticationError when it expired or the account changed)."""
+        return self.components.users.principal(sign_in)
+
+    # -- warm-up ------------------------------------------------------------------------------------------
+
+    def warm_up(self) -> WarmUp:
+        """Start building what answers need in the background (once); the returned WarmUp tells how it goes."""
+        from app.warmup import WarmUp
+
+        if self._warm_up is None:
+            self._warm_up = WarmUp(self.components)
+        return self._warm_up.start()
+
+    @property
+    def warm_up_state(self) -> WarmUp | None:
+        return self._warm_up
 
     # -- generation ---------------------------------------------------------------------------------------
 

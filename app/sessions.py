@@ -94,6 +94,7 @@ class ConversationRecord:
     last_message: str | None = None
     owner: str | None = None
     customer_id: str | None = None
+    last_customer_message: str | None = None  # filled by `list` (what an agent's queue shows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,16 +194,31 @@ class SessionStore:
             .group_by(Message.conversation_id)
             .subquery()
         )
-        query = select(Conversation, counts.c.n, counts.c.last).outerjoin(counts, counts.c.conversation_id == Conversation.id)
+        asked = (
+            select(Message.conversation_id, func.max(Message.id).label("asked"))
+            .where(Message.role == "user")
+            .group_by(Message.conversation_id)
+            .subquery()
+        )
+        query = (
+            select(Conversation, counts.c.n, counts.c.last, asked.c.asked)
+            .outerjoin(counts, counts.c.conversation_id == Conversation.id)
+            .outerjoin(asked, asked.c.conversation_id == Conversation.id)
+        )
         if status is not None:
             query = query.where(Conversation.status == status).order_by(Conversation.status_since, Conversation.id)
         else:
             query = query.order_by(Conversation.updated_at.desc(), Conversation.id)
         with self.db.read() as db:
             rows = db.execute(query.limit(limit)).all()
-            last_ids = [last for _, _, last in rows if last is not None]
-            texts = dict(db.execute(select(Message.id, Message.content).where(Message.id.in_(last_ids))).all()) if last_ids else {}
-            return [_conversation(c, n or 0, texts.get(last)) for c, n, last in rows]
+            wanted = {i for _, _, last, asked in rows for i in (last, asked) if i is not None}
+            texts = dict(db.execute(select(Message.id, Message.content).where(Message.id.in_(wanted))).all()) if wanted else {}
+            records = []
+            for c, n, last, asked in rows:
+                record = _conversation(c, n or 0, texts.get(last))
+                record.last_customer_message = texts.get(asked)
+                records.append(record)
+            return records
 
     def queue_position(self, conversation_id: str) -> int | None:
         """1 for the conversation that has waited longest for an agent; None when this one is not waiting."""

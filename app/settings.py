@@ -344,6 +344,31 @@ class DatabaseSettings(_Group):
 class UISettings(_Group):
     ui_host: str = Field("127.0.0.1", description="Address the Streamlit app listens on.")
     ui_port: int = Field(8501, ge=1, le=65535, description="Port the Streamlit app listens on.")
+    ui_refresh_seconds: float = Field(
+        3.0, ge=0.5, le=60, description="How often an open chat or agent desk looks for new messages while a person "
+        "is handling the conversation."
+    )
+    ui_warm_up: bool = Field(
+        True, description="Load the models an answer needs when `kefu ui` starts, so the first customer does not wait."
+    )
+
+
+class AuthSettings(_Group):
+    session_minutes: int = Field(
+        480, ge=1, le=43200, description="How long a staff sign-in to the web app lasts, in minutes; then the agent or "
+        "admin signs in again."
+    )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed sign-ins for one user name within KEFU_LOGIN_WINDOW_MINUTES after which that user "
+        "cannot sign in until the window has passed."
+    )
+    login_max_client_failures: int = Field(
+        20, ge=1, description="Failed sign-ins from one client (address) within KEFU_LOGIN_WINDOW_MINUTES after which "
+        "it cannot sign in as anyone until the window has passed."
+    )
+    login_window_minutes: int = Field(
+        15, ge=1, description="The window, in minutes, over which failed sign-ins are counted."
+    )
 
 
 class Settings(BaseModel):
@@ -362,6 +387,7 @@ class Settings(BaseModel):
     secrets: SecretSettings = Field(default_factory=SecretSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ui: UISettings = Field(default_factory=UISettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @property
     def database_url(self) -> str:

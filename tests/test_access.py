@@ -74,3 +74,43 @@ def test_agents_work_the_queue_and_admins_manage_documents(service):
         agent.delete_documents(["x"])
     admin = AccessControl(service, Principal("user", "root", ADMIN, "user:2"))
     assert len(admin.documents()) == 13 and admin.history(sid)[-1].author == "anna"
+
+
+def test_desk_batch_insights_and_team_calls_check_the_role(service):
+    customer_sid = AccessControl(service, anonymous("c")).ask_stream("I want to talk to a human").finish().session_id
+    customer = AccessControl(service, anonymous("c", frozenset({customer_sid})))
+    agent = AccessControl(service, Principal("user", "anna", AGENT, "user:1"))
+    admin = AccessControl(service, Principal("user", "root", ADMIN, "user:2"))
+    sheet = ("q.csv", b"question\nHow much does shipping cost?\n")
+    agent_calls = {
+        "suggest_reply": lambda c: c.suggest_reply(customer_sid),
+        "save_faq": lambda c: c.save_faq("Is this allowed?", "It is not."),
+        "batch_preview": lambda c: c.batch_preview(*sheet),
+        "answer_upload": lambda c: c.answer_upload(*sheet),
+    }
+    admin_calls = {
+        "compare_rankings": lambda c: c.compare_rankings("refund"),
+        "insights": lambda c: c.insights(),
+        "users": lambda c: c.users(),
+        "add_user": lambda c: c.add_user("mallory", ADMIN, "long enough password"),
+        "set_user_disabled": lambda c: c.set_user_disabled("root"),
+        "generator_status": lambda c: c.generator_status(),
+    }
+    for name, call in {**agent_calls, **admin_calls}.items():
+        with pytest.raises(PermissionDenied):
+            call(customer)
+    for name, call in admin_calls.items():
+        with pytest.raises(PermissionDenied):
+            call(agent)
+    assert service.users.list() == []  # nobody was added on the way
+    draft = agent.suggest_reply(customer_sid)
+    assert draft.question == "I want to talk to a human" and len(service.history(customer_sid)) == 2  # nothing stored
+    assert agent.batch_preview(*sheet).columns == ["question"]
+    assert [m for m in admin.compare_rankings("refund", k=3)] == ["lexical", "dense", "hybrid"]
+    assert admin.insights().conversations == 1
+    with pytest.raises(PermissionDenied, match="your own account"):
+        admin.set_user_disabled("root")
+    # The customer may see their own place in the queue and ratings, nobody else's.
+    assert customer.queue_position(customer_sid) == 1
+    with pytest.raises(PermissionDenied):
+        AccessControl(service, anonymous("m")).queue_position(customer_sid)

@@ -152,3 +152,31 @@ def test_read_table_keeps_ragged_rows(tmp_path):
     table = read_table(source)
     assert table.columns == ["question", "a", "b", "column4"]  # a cell beyond the header keeps a column
     assert table.rows == [["hello", "", "", ""], ["world", "1", "2", "3"]] and table.question == 0
+
+
+def test_an_uploaded_sheet_is_previewed_answered_and_returned_as_bytes(use_kb, tmp_path):
+    """What the web app's Batch FAQ page does: the same engine over an upload's bytes, XLSX out."""
+    import io
+
+    import openpyxl
+
+    from app.services import KefuService
+
+    service = KefuService()
+    try:
+        data = "ticket,text\nT-1,Do you ship internationally?\nT-2,=HYPERLINK(\"x\")\n".encode()
+        preview = service.batch_preview("tickets.csv", data)  # no question-like column: the first is proposed
+        assert preview.columns == ["ticket", "text"] and preview.question == 0 and len(preview.rows) == 2
+        result = service.answer_upload("tickets.csv", data, column="text", output_format=".xlsx")
+        assert result.filename == "tickets-answers.xlsx" and result.report.rows == 2
+        sheet = openpyxl.load_workbook(io.BytesIO(result.data)).active
+        rows = [[c.value for c in row] for row in sheet.iter_rows()]
+        assert rows[0] == ["ticket", "text", "answer", "mode", "confidence", "sources", "error"]
+        assert rows[1][0] == "T-1" and "Canada" in rows[1][2] and rows[2][1] == '=HYPERLINK("x")'
+        assert sheet.cell(3, 2).data_type == "s"  # kept as text, never a formula
+        work = service.settings.core.home / "batch"
+        assert work.is_dir() and not any(work.iterdir()), "the working folder is removed"
+        with pytest.raises(InputError, match="batch files are .csv or .xlsx"):
+            service.batch_preview("tickets.pdf", data)
+    finally:
+        service.close()

@@ -116,12 +116,12 @@ def test_the_chat_page_streams_a_generated_answer(tiny_llm):
     from ui.resources import get_service
 
     get_service.clear()
-    app = AppTest.from_file(str(ROOT / "ui" / "app_pages" / "chat.py"), default_timeout=60)
+    app = AppTest.from_file(str(ROOT / "ui" / "streamlit_app.py"), default_timeout=60)
     app.run()
     app.chat_input[0].set_value(EXPRESS).run()
     assert not app.exception
-    assert "Generated from the knowledge base" in app.chat_message[1].caption[0].value
-    assert app.session_state.messages[-1]["mode"] == "generated"
+    assert any(c.value.startswith("Generated from the knowledge base") for c in app.chat_message[1].caption)
+    assert get_service().history(app.query_params["c"])[-1].mode == "generated"
     get_service.clear()
 
 

@@ -1,58 +1,116 @@
-"""The customer chat page: ask in English or Chinese, get an answer with its sources; a generated answer
-streams in as the model writes it."""
+"""The customer chat: streamed answers with numbered citations that open their passage, 👍/👎 on every answer,
+"talk to a person", and the conversation kept in the URL (`?c=ID`) across reloads. While a person handles the
+conversation the transcript looks for new messages every KEFU_UI_REFRESH_SECONDS, so an agent's reply appears
+without a reload. Everything goes through `AccessControl` as the anonymous customer holding the conversation."""
 
 from itertools import chain
 
 import streamlit as st
 
-from ui.rendering import render_answer, render_details
+from app import handoff
+from app.answering import MODE_HANDOFF, MODE_SMALLTALK
+from app.auth import PermissionDenied
+from app.errors import InputError
+from ui import session
+from ui.i18n import t
+from ui.rendering import ROLE_AVATARS, escape_markdown, render_message, render_stream
 from ui.resources import get_service, show_error
 
-st.title("Kefu 客服")
-st.caption("Ask about orders, shipping, returns, warranty, payment or your account. 中文提问也可以。")
+RATINGS = {1: "up", 0: "down"}
 
-state = st.session_state
-state.setdefault("messages", [])
-state.setdefault("session_id", None)
+st.title(t("app_title"))
+st.caption(t("chat_caption"))
 
-with st.sidebar:
-    if st.button("New conversation", use_container_width=True):
-        state.messages = []
-        state.session_id = None
+control = session.access()
+sid = session.conversation_id()
+conversation = None
+if sid:
+    try:
+        conversation = control.conversation(sid)
+    except (PermissionDenied, InputError):
+        st.info(t("bad_link"))
+        session.set_conversation(None)
+        sid, control = None, session.access()
+    except Exception as exc:
+        show_error(exc)
+        st.stop()
 
-for message in state.messages:
-    with st.chat_message(message["role"]):
-        if message["role"] == "assistant":
-            render_answer(message)
-        else:
-            st.markdown(message["content"])
 
-question = st.chat_input("Type your question… 请输入您的问题")
-if question:
-    state.messages.append({"role": "user", "content": question})
-    with st.chat_message("user"):
-        st.markdown(question)
-    with st.chat_message("assistant"):
+def _rate(message_id: int, key: str) -> None:
+    value = st.session_state.get(key)
+    if value in RATINGS:
         try:
-            with st.spinner("Searching the knowledge base…"):
-                reply = get_service().ask_stream(question, session_id=state.session_id)
+            session.access().feedback(message_id, RATINGS[value])
+        except Exception as exc:
+            show_error(exc)
+
+
+def _rating(message_id: int, current: str | None):
+    def widget() -> None:
+        key = f"kefu_rate_{message_id}"
+        default = {"up": 1, "down": 0}.get(current or "")
+        st.feedback("thumbs", key=key, default=default, on_change=_rate, args=(message_id, key))
+
+    return widget
+
+
+def _status_line(record) -> None:
+    if record.status == handoff.WAITING:
+        position = control.queue_position(record.id) or 1
+        st.info(t("waiting_agent", n=position), icon=":material/hourglass_top:")
+    elif record.status == handoff.WITH_AGENT:
+        st.success(t("with_agent", agent=escape_markdown(record.agent or "")), icon=":material/support_agent:")
+    elif record.status == handoff.RESOLVED:
+        st.caption(t("resolved"))
+
+
+def transcript() -> None:
+    if not sid:
+        return
+    control = session.access()  # again on every refresh
+    try:
+        messages = control.history(sid)
+        ratings = control.ratings(sid)
+        record = control.conversation(sid)
+    except Exception as exc:
+        show_error(exc)
+        return
+    for message in messages:
+        rateable = message.role == "agent" or (message.role == "assistant" and message.mode not in (MODE_HANDOFF, MODE_SMALLTALK))
+        render_message(message.to_dict(), _rating(message.id, ratings.get(message.id)) if rateable else None)
+    _status_line(record)
+
+
+handed_over = conversation is not None and handoff.is_handed_over(conversation.status)
+refresh = get_service().settings.ui.ui_refresh_seconds if handed_over else None
+st.fragment(run_every=refresh)(transcript)()
+
+left, right = st.columns(2)
+if left.button(t("talk_to_person"), icon=":material/person_raised_hand:", disabled=handed_over, width="stretch"):
+    try:
+        answer = control.request_human(sid)
+    except Exception as exc:
+        show_error(exc)
+    else:
+        session.set_conversation(answer.session_id or sid)
+        st.rerun()
+if right.button(t("new_conversation"), icon=":material/add_comment:", width="stretch"):
+    session.set_conversation(None)
+    st.rerun()
+
+question = st.chat_input(t("chat_placeholder"))
+if question:
+    render_message({"role": "user", "content": question})
+    with st.chat_message("assistant", avatar=ROLE_AVATARS["assistant"]):
+        try:
+            with st.spinner(t("thinking")):
+                reply = control.ask_stream(question, sid)
                 pieces = iter(reply)
                 first = next(pieces, "")  # retrieval, and the model's prompt, happen before the first piece
-            text = st.empty()
-            with text:
-                st.write_stream(chain([first], pieces))  # the model's reasoning never reaches this stream
+            render_stream(chain([first], pieces))  # the model's reasoning never reaches this stream
             answer = reply.finish()
         except Exception as exc:  # shown as a message; user errors never as a traceback
             show_error(exc)
         else:
-            text.markdown(answer.answer)  # the checked text, as stored
-            state.session_id = answer.session_id
-            reply_message = {
-                "role": "assistant",
-                "content": answer.answer,
-                "mode": answer.mode,
-                "sources": answer.sources,
-                "latency_ms": answer.latency_ms,
-            }
-            state.messages.append(reply_message)
-            render_details(reply_message)
+            session.set_conversation(answer.session_id)
+            st.rerun()  # the transcript, from the database, with citations and ratings

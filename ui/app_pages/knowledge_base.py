@@ -1,87 +1,115 @@
-"""The admin page: upload files into the knowledge base, watch them being indexed, list and delete
-documents. Everything it does goes through `app.services`."""
+"""The admin page of the knowledge base: upload files (a progress bar, then each file's result), list and delete
+documents, and the retrieval test: one query's BM25, dense and fused rankings side by side, with scores and the
+chunks' text. Everything goes through `AccessControl` as the signed-in admin."""
 
 import streamlit as st
 
-from ui.resources import get_service, show_error
+from app.auth import ADMIN
+from ui import session
+from ui.rendering import escape_markdown, plain_cell, render_hit
+from ui.resources import show_error
 
 ACCEPTED = ["md", "markdown", "txt", "csv", "xlsx", "jsonl", "pdf", "docx", "html", "htm"]
 STATUS_ICONS = {"indexed": "✔", "unchanged": "=", "failed": "✖", "skipped": "–"}
+RANKINGS = (("lexical", "BM25", "bm25"), ("dense", "Dense (embeddings)", "cosine"), ("hybrid", "Fused (RRF)", "rrf"))
 
+control = session.page_access(ADMIN)
 st.title("Knowledge base")
 
 try:
-    service = get_service()
-    stats = service.stats()
+    stats = control.stats()
+    generator = control.generator_status()
 except Exception as exc:
-    show_error(exc)
+    show_error(exc, staff=True)
     st.stop()
 
 left, middle, right = st.columns(3)
 left.metric("Documents", stats["documents"])
 middle.metric("Chunks", stats["chunks"])
 right.metric("Store", stats["store"])
-st.caption(f"Embedding models: {', '.join(stats.get('embedding_models') or []) or 'not chosen yet'}")
-generator = service.generator_status()
-st.caption(f"Answers are written by: **{generator['backend']}**. {generator['reason']}")
+st.caption(escape_markdown(f"Embedding models: {', '.join(stats.get('embedding_models') or []) or 'not chosen yet'}"))
+st.caption(f"Answers are written by: **{generator['backend']}**. " + escape_markdown(generator["reason"]))
 
-st.subheader("Add files")
-uploads = st.file_uploader(
-    "Policies, manuals and FAQ sheets (Markdown, text, HTML, PDF, Word, FAQ CSV/Excel, JSONL)",
-    type=ACCEPTED,
-    accept_multiple_files=True,
-)
-if uploads and st.button("Index these files", type="primary"):
-    bar = st.progress(0.0, text="Reading files…")
+upload_tab, documents_tab, test_tab = st.tabs(["Add files", "Documents", "Retrieval test"])
 
-    def progress(p) -> None:
-        bar.progress(
-            p.files_done / max(1, p.files_total),
-            text=f"{p.files_done}/{p.files_total} files · {p.documents} documents · {p.chunks} chunks",
-        )
+with upload_tab:
+    uploads = st.file_uploader(
+        "Policies, manuals and FAQ sheets (Markdown, text, HTML, PDF, Word, FAQ CSV/Excel, JSONL)",
+        type=ACCEPTED,
+        accept_multiple_files=True,
+    )
+    if uploads and st.button("Index these files", type="primary"):
+        bar = st.progress(0.0, text="Reading files…")
 
-    try:
-        report = service.ingest_uploads([(f.name, f.getvalue()) for f in uploads], on_progress=progress)
-    except Exception as exc:
-        show_error(exc)
+        def progress(p) -> None:
+            bar.progress(
+                p.files_done / max(1, p.files_total),
+                text=f"{p.files_done}/{p.files_total} files · {p.documents} documents · {p.chunks} chunks",
+            )
+
+        try:
+            report = control.ingest_uploads([(f.name, f.getvalue()) for f in uploads], on_progress=progress)
+        except Exception as exc:
+            show_error(exc, staff=True)
+        else:
+            bar.progress(1.0, text="Done")
+            summary = report.summary
+            st.success(
+                f"{summary['indexed']} indexed, {summary['unchanged']} unchanged, {summary['failed']} failed, "
+                f"{summary['skipped']} skipped ({summary['chunks']} chunks written in {summary['seconds']} s)"
+            )
+            st.dataframe(
+                [
+                    {"": STATUS_ICONS.get(f.status, ""), "file": plain_cell(f.path), "status": f.status, "chunks": f.chunks,
+                     "problem": plain_cell(f.error or "")}
+                    for f in report.files
+                ],
+                hide_index=True,
+            )  # fmt: skip
+
+with documents_tab:
+    documents = control.documents()
+    if not documents:
+        st.info("The knowledge base is empty. Upload files, or run `kefu ingest PATH`.")
     else:
-        bar.progress(1.0, text="Done")
-        summary = report.summary
-        st.success(
-            f"{summary['indexed']} indexed, {summary['unchanged']} unchanged, {summary['failed']} failed, "
-            f"{summary['skipped']} skipped ({summary['chunks']} chunks written in {summary['seconds']} s)"
-        )
         st.dataframe(
             [
-                {"": STATUS_ICONS.get(f.status, ""), "file": f.path, "status": f.status, "chunks": f.chunks,
-                 "problem": f.error or ""}
-                for f in report.files
+                {"id": d.doc_id, "title": plain_cell(d.title), "kind": d.kind, "language": d.language, "chunks": d.chunks,
+                 "collection": d.collection, "audience": d.audience, "source": plain_cell(d.source), "updated": d.updated_at}
+                for d in documents
             ],
             hide_index=True,
-            use_container_width=True,
-        )
+        )  # fmt: skip
+        titles = {d.doc_id: plain_cell(f"{d.title} ({d.source})", 100) for d in documents}
+        chosen = st.multiselect("Delete documents", options=list(titles), format_func=titles.get)
+        if chosen and st.button(f"Delete {len(chosen)} document{'s' * (len(chosen) != 1)}"):
+            try:
+                deleted = control.delete_documents(chosen)
+            except Exception as exc:
+                show_error(exc, staff=True)
+            else:
+                st.success(f"Deleted {deleted} document{'s' * (deleted != 1)}.")
+                st.rerun()
 
-st.subheader("Documents")
-documents = service.documents()
-if not documents:
-    st.info("The knowledge base is empty. Upload files above, or run `kefu ingest PATH`.")
-else:
-    st.dataframe(
-        [
-            {"id": d.doc_id, "title": d.title, "kind": d.kind, "language": d.language, "chunks": d.chunks,
-             "source": d.source, "updated": d.updated_at}
-            for d in documents
-        ],
-        hide_index=True,
-        use_container_width=True,
-    )
-    titles = {d.doc_id: f"{d.title} ({d.source})" for d in documents}
-    chosen = st.multiselect("Delete documents", options=list(titles), format_func=titles.get)
-    if chosen and st.button(f"Delete {len(chosen)} document{'s' * (len(chosen) != 1)}"):
+with test_tab:
+    st.caption("How one query ranks chunks by BM25 alone, by embeddings alone, and fused (what answers use). "
+               "Every audience is searched, internal documents included.")  # fmt: skip
+    with st.form("retrieval_test"):
+        query = st.text_input("Query", placeholder="How long do I have to return an item?")
+        k = st.slider("Results per ranking", 1, 20, 5)
+        run = st.form_submit_button("Search", type="primary")
+    if run and query.strip():
         try:
-            deleted = service.delete_documents(chosen)
+            rankings = control.compare_rankings(query, k)
         except Exception as exc:
-            show_error(exc)
+            show_error(exc, staff=True)
         else:
-            st.success(f"Deleted {deleted} document{'s' * (deleted != 1)}.")
-            st.rerun()
+            for column, (mode, title, score_label) in zip(st.columns(len(RANKINGS)), RANKINGS):
+                with column:
+                    st.subheader(title)
+                    hits = rankings.get(mode, [])
+                    if not hits:
+                        st.caption("Nothing found (dense: the embedding model cannot read this query)." if mode == "dense"
+                                   else "Nothing found.")  # fmt: skip
+                    for rank, hit in enumerate(hits, start=1):
+                        render_hit(rank, hit, score_label)

@@ -1,0 +1,114 @@
+"""Agent assist (`app.assist`), insights (`app.insights`) and the warm-up (`app.warmup`) on the real service over the
+sample knowledge base: a suggested reply answers the customer's latest question in context and is never stored; an
+answer saved as FAQ answers the next identical question in `faq` mode; the insights count what happened."""
+
+import shutil
+
+import pytest
+
+from app.answering import MODE_FAQ
+from app.services import KefuService
+
+
+@pytest.fixture(scope="module")
+def service(kb_home, tmp_path_factory):
+    """One service for the module, over a private copy of the ingested knowledge base (save-as-FAQ writes to it)."""
+    from app.settings import load_settings
+
+    home = tmp_path_factory.mktemp("assist") / "home"
+    shutil.copytree(kb_home, home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KEFU_HOME", str(home))
+        patch.setenv("KEFU_DATABASE_URL", f"sqlite:///{home / 'assist.db'}")
+        settings = load_settings()
+    s = KefuService(settings)
+    yield s
+    s.close()
+
+
+def test_a_suggested_reply_answers_the_latest_question_in_context_and_is_not_stored(service):
+    sid = service.ask("How long do I have to return an item?").session_id
+    service.ask("and opened headphones?", sid)
+    service.request_human(sid)
+    before = service.history(sid)
+    draft = service.suggest_reply(sid)
+    assert draft.question == "and opened headphones?"  # the latest question, not the request for a person
+    assert "return" in draft.answer.query.lower() and "headphones" in draft.answer.query.lower()
+    assert draft.answer.mode in ("extractive", "faq") and draft.answer.sources
+    assert service.history(sid) == before
+    empty = service.components.sessions.open(None)
+    with pytest.raises(Exception, match="nothing to draft"):
+        service.suggest_reply(empty)
+
+
+def test_an_answer_saved_as_faq_answers_the_next_identical_question(service):
+    question = "Can I pick up my order at the Shanghai flagship store?"
+    first = service.ask(question)
+    assert first.mode != MODE_FAQ
+    answer = "Yes: choose Store pickup at checkout; orders are ready within 2 hours."
+    saved = service.save_faq(question, answer, "anna")
+    assert saved.entries == 1 and not saved.replaced and saved.doc_id
+    again = service.ask(question)
+    assert again.mode == MODE_FAQ and again.answer == answer
+    assert again.sources[0]["title"] == "FAQ: Agent answers"
+    # Saved again with another answer: replaced, not duplicated.
+    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", "bob")
+    assert changed.entries == 1 and changed.replaced
+    assert service.ask(question).answer == "No, not yet."
+    documents = [d for d in service.documents() if d.doc_id == saved.doc_id]
+    assert len(documents) == 1 and documents[0].chunks == 1
+    with pytest.raises(Exception, match="answer is empty"):
+        service.save_faq(question, "  ", "anna")
+
+
+def test_insights_count_conversations_modes_handoffs_latency_and_feedback(database_url):
+    from app.database import Database
+    from app.feedback import FeedbackStore
+    from app.insights import compute
+    from app.sessions import NewMessage, SessionStore
+
+    db = Database(database_url)
+    sessions, feedback = SessionStore(db), FeedbackStore(db)
+    latencies = [40, 10, 30, 20, 900]
+    modes = ["faq", "extractive", "extractive", "abstain", "handoff"]
+    answers = []
+    for i, (latency, mode) in enumerate(zip(latencies, modes)):
+        sid = sessions.open(None)
+        sessions.add(sid, NewMessage("user", f"question {i}"))
+        answers.append(sessions.add(sid, NewMessage("assistant", "…", mode, latency_ms=latency)))
+        if mode == "handoff":
+            sessions.transition(sid, "request", reason="requested")
+            sessions.add(sid, NewMessage("agent", "Hello", author="anna"))  # agents' messages are not answers
+    feedback.rate(answers[0].id, "up")
+    feedback.rate(answers[1].id, "up")
+    feedback.rate(answers[3].id, "down")
+    figures = compute(db, days=7)
+    assert figures.conversations == 5 and figures.handed_over == 1 and figures.handoff_rate == pytest.approx(0.2)
+    assert figures.modes == {"extractive": 2, "faq": 1, "abstain": 1, "handoff": 1} and figures.answers == 5
+    assert (figures.latency_p50_ms, figures.latency_p95_ms) == (30, 900)  # nearest rank of 10, 20, 30, 40, 900
+    assert figures.feedback == {"up": 2, "down": 1}
+    assert len(figures.per_day) == 7 and figures.per_day[-1][1] == 5 and sum(n for _, n in figures.per_day) == 5
+    assert compute(db, days=7, today=__import__("datetime").date(2000, 1, 1)).conversations == 0
+    db.close()
+
+
+def test_the_warm_up_builds_what_answers_need_before_the_first_question(use_kb):
+    service = KefuService()
+    try:
+        assert not service.components.built("embedder")
+        warm = service.warm_up()
+        assert service.warm_up() is warm  # once
+        assert warm.wait(120) and warm.state == "ready", warm.error
+        for name in ("analyzer", "embedder", "store", "database", "sessions", "intents", "answerer", "dialogue"):
+            assert service.components.built(name), name
+        assert service.conversations() == []  # it asked nothing in anyone's name
+    finally:
+        service.close()
+
+
+def test_a_failing_warm_up_reports_the_problem(use_kb, monkeypatch):
+    monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "/nonexistent/model")
+    service = KefuService()
+    warm = service.warm_up()
+    assert warm.wait(60) and warm.state == "failed" and "cannot load embedding model" in warm.error
+    service.close()

@@ -1,0 +1,62 @@
+"""Batch FAQ answering in the browser (agents and admins): upload a CSV or Excel sheet of questions, pick the
+question column, answer every row with a progress bar, preview the result and download it as CSV or XLSX. The
+engine is `kefu batch`'s (`app.batch`), through `AccessControl`."""
+
+import streamlit as st
+
+from app.auth import AGENT
+from ui import session
+from ui.rendering import plain_cell
+from ui.resources import show_error
+
+RESULT_KEY = "kefu_batch_result"
+PREVIEW_ROWS = 50
+MIME = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+control = session.page_access(AGENT)
+state = st.session_state
+st.title("Batch FAQ answering")
+st.caption("Every row's question is answered from the knowledge base as the chat would answer it; every column "
+           "is kept and answer, mode, confidence, sources and error are added. Kefu's cells are never formulas.")  # fmt: skip
+
+upload = st.file_uploader("A sheet of questions (CSV or Excel)", type=["csv", "xlsx"])
+if upload is None:
+    state.pop(RESULT_KEY, None)
+    st.stop()
+
+data = upload.getvalue()
+try:
+    table = control.batch_preview(upload.name, data)
+except Exception as exc:
+    show_error(exc, staff=True)
+    st.stop()
+
+column = st.selectbox("Question column", table.columns, index=table.question)
+output = st.radio("Download as", [".csv", ".xlsx"], format_func=lambda f: f[1:].upper(), horizontal=True)
+st.caption(f"{len(table.rows)} rows · first rows:")
+st.dataframe([{c: plain_cell(v) for c, v in zip(table.columns, row)} for row in table.rows[:5]], hide_index=True)
+
+if st.button(f"Answer {len(table.rows)} questions", type="primary", icon=":material/play_arrow:"):
+    bar = st.progress(0.0, text="Answering…")
+
+    def progress(p) -> None:
+        bar.progress(p.done / max(1, p.total), text=f"{p.done}/{p.total} rows answered")
+
+    try:
+        state[RESULT_KEY] = (upload.file_id, control.answer_upload(upload.name, data, column, output, on_progress=progress))
+    except Exception as exc:
+        show_error(exc, staff=True)
+    else:
+        bar.progress(1.0, text="Done")
+
+stored = state.get(RESULT_KEY)
+if stored and stored[0] == upload.file_id:
+    result = stored[1]
+    report = result.report
+    modes = ", ".join(f"{n} {m}" for m, n in sorted(report.modes.items(), key=lambda kv: -kv[1]))
+    st.success(f"{report.rows} rows answered in {report.seconds:.1f} s ({modes}); {report.errors} with an error.")
+    st.dataframe([{c: plain_cell(v) for c, v in zip(result.columns, row)} for row in result.rows[:PREVIEW_ROWS]],
+                 hide_index=True)  # fmt: skip
+    suffix = result.filename[result.filename.rfind("."):]
+    st.download_button(f"Download {result.filename}", data=result.data, file_name=result.filename,
+                       mime=MIME.get(suffix, "application/octet-stream"), type="primary", icon=":material/download:")  # fmt: skip

@@ -1,0 +1,33 @@
+"""Staff sign-in (agents and admins; customers need no account). Credentials are checked by `app.users`
+(argon2id, rate-limited per user name and per client address); the sign-in lives in this browser session only."""
+
+import streamlit as st
+
+from app.auth import AGENT, AuthenticationError
+from ui import session
+from ui.i18n import t
+from ui.rendering import escape_markdown
+from ui.resources import show_error
+
+st.title(t("sign_in_title"))
+st.caption(t("sign_in_caption"))
+
+if session.principal().can(AGENT):
+    st.success(t("signed_in_as", name=escape_markdown(session.principal().name), role=session.principal().role))
+    st.stop()
+
+with st.form("sign_in", enter_to_submit=True):
+    name = st.text_input(t("user_name"), autocomplete="username")
+    password = st.text_input(t("password"), type="password", autocomplete="current-password")
+    submitted = st.form_submit_button(t("sign_in_button"), type="primary")
+
+if submitted:
+    try:
+        session.sign_in(name, password)
+    except AuthenticationError as exc:
+        st.error(str(exc))
+    except Exception as exc:
+        show_error(exc)
+    else:
+        st.session_state[session.AFTER_SIGN_IN_KEY] = True
+        st.rerun()
