@@ -63,15 +63,18 @@ def max_pool(scored: Iterable[tuple[K, float]], group: Callable[[K], Hashable]) 
 
 
 def interleave(rankings: Sequence[Sequence[K]]) -> list[K]:
-    """Merge rankings of the same kind (one per vector space) into one, each item at its best rank: the
-    first of every list, then the second of every list, and so on. Ties (the same best rank) go to the item
-    ranked better elsewhere (higher sum of reciprocal ranks), then to first appearance; repeats count once.
+    """Merge rankings of the same kind (one per vector space, the main space first) into one, each item at its
+    best rank: the first of every list, then the second of every list, and so on. Ties (the same best rank) go
+    to the earlier ranking (the main space's own choice stays first: a chunk that also lives in the second
+    space, an FAQ question, must not win only for that), then to the item ranked better elsewhere (higher sum
+    of reciprocal ranks), then to first appearance; repeats count once.
 
     Unlike RRF's sum, an item found by two spaces is not counted twice: the dense side of a hybrid search
     stays one ranking, whatever the number of models behind it."""
     best: dict[K, int] = {}
+    source: dict[K, int] = {}
     support: dict[K, float] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
         seen: set[K] = set()
         rank = 0
         for item in ranking:
@@ -79,7 +82,8 @@ def interleave(rankings: Sequence[Sequence[K]]) -> list[K]:
                 continue
             seen.add(item)
             rank += 1
-            best[item] = min(best.get(item, rank), rank)
+            if rank < best.get(item, rank + 1):
+                best[item], source[item] = rank, index
             support[item] = support.get(item, 0.0) + 1.0 / rank
     order = {item: i for i, item in enumerate(best)}
-    return sorted(best, key=lambda item: (best[item], -support[item], order[item]))
+    return sorted(best, key=lambda item: (best[item], source[item], -support[item], order[item]))

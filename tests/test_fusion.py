@@ -52,3 +52,11 @@ def test_interleave_puts_each_item_at_its_best_rank_and_counts_it_once():
     assert merged == ["a", "x", "b", "c", "y"]
     assert interleave([["a", "a", "b"]]) == ["a", "b"]  # a repeat counts once and does not push b down
     assert interleave([]) == [] and interleave([["only"]]) == ["only"]
+
+
+def test_interleave_lets_the_main_space_keep_its_first_choice():
+    """An item that lives in both spaces (an FAQ question) must not beat the main space's own top hit only
+    because the second space also ranked it."""
+    from rag.fusion import interleave
+
+    assert interleave([["store-hours", "faq-battery"], ["faq-battery", "faq-orders"]])[:2] == ["store-hours", "faq-battery"]

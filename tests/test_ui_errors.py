@@ -10,7 +10,7 @@ from ui.rendering import escape_markdown, limited_markdown
 APP = Path(__file__).resolve().parent.parent / "ui" / "streamlit_app.py"
 
 
-def test_a_user_error_is_a_message_not_a_traceback(use_kb, monkeypatch):
+def test_an_internal_error_is_an_apology_with_a_reference_not_its_text(use_kb, monkeypatch):
     from ui.resources import get_service
 
     monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "/nonexistent/model")
@@ -20,7 +20,9 @@ def test_a_user_error_is_a_message_not_a_traceback(use_kb, monkeypatch):
         at = AppTest.from_file(str(APP), default_timeout=60).run()
         at.chat_input[0].set_value("hello").run()
         assert not at.exception
-        assert "cannot load embedding model" in at.error[0].value
+        shown = at.error[0].value
+        assert "went wrong on our side" in shown and "reference" in shown
+        assert "/nonexistent" not in shown and "KEFU_" not in shown  # no setting, path or detail
     finally:
         get_service.clear()
 
@@ -57,3 +59,20 @@ def test_kefu_ui_serves_streamlit_with_safe_options():
     assert pairs["--client.showErrorDetails"] == "none"
     assert pairs["--server.maxUploadSize"] == "25"
     assert pairs["--server.address"] == "127.0.0.1" and pairs["--server.port"] == "8600"
+
+
+def test_a_wrong_database_password_never_reaches_the_customer(use_kb, monkeypatch):
+    from ui.resources import get_service
+
+    monkeypatch.setenv("KEFU_DATABASE_URL", "postgresql://kefu:hunter2@127.0.0.1:9/kefu?connect_timeout=1")
+    monkeypatch.setenv("KEFU_UI_WARM_UP", "false")
+    get_service.clear()
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+        at.chat_input[0].set_value("How much does shipping cost?").run()
+        assert not at.exception
+        everything = " ".join(str(e.value) for e in [*at.error, *at.markdown, *at.caption, *at.warning, *at.info])
+        assert "went wrong on our side" in everything
+        assert "hunter2" not in everything and "127.0.0.1" not in everything and "postgresql" not in everything
+    finally:
+        get_service.clear()

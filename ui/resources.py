@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.errors import USER_ERRORS, ClientError, customer_message, debug_enabled, redact
+from app.errors import USER_ERRORS, customer_message, debug_enabled, redact
 from app.services import KefuService
 
 
@@ -26,7 +26,7 @@ def show_error(exc: Exception, staff: bool = False) -> None:
     """An error as a message, never a traceback (unless debugging). A customer sees only what was wrong with
     their own input, or an apology with a reference whose details go to the log (`customer_message`): never a
     setting, a path or a database address. Staff pages also see what went wrong, passwords redacted."""
-    if debug_enabled() and not isinstance(exc, ClientError):
+    if debug_enabled() and not isinstance(exc, USER_ERRORS):
         raise exc
     if staff and isinstance(exc, USER_ERRORS):
         st.error(redact(str(exc)))
