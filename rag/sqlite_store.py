@@ -152,6 +152,11 @@ class SQLiteStore:
     def _generation(self) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
+    def generation(self) -> int:
+        """Bumped inside every write transaction, so the bump and the write commit together."""
+        with self._lock:
+            return self._generation()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -172,7 +177,8 @@ class SQLiteStore:
     def claim(self, spec: IndexSpec) -> None:
         with self._lock:
             spec.check(self.index_spec())
-            self._record_spec(self._db, spec)
+            if self._recorded_spec() != spec:
+                self._write(lambda db: self._record_spec(db, spec))
 
     @staticmethod
     def _record_spec(db: sqlite3.Connection, spec: IndexSpec) -> None:

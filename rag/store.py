@@ -242,6 +242,11 @@ class KnowledgeStore(Protocol):
     def index_spec(self) -> IndexSpec | None:
         """The spec the store's contents were built with, or None while it holds no chunks."""
 
+    def generation(self) -> int:
+        """A counter that every write bumps (documents replaced or deleted, a spec claimed, a rebuild or
+        rewrite), shared by every process using the store: what caches of answers key by, so nothing read
+        before a write is served after it. It only grows; a store that was never written to is at 0."""
+
     def claim(self, spec: IndexSpec) -> None:
         """Record `spec` as the store's; IndexMismatchError if another is recorded and the store holds data."""
 

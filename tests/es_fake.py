@@ -105,3 +105,22 @@ def bulk_answer(statuses: dict[str, int] | None = None, reasons: dict[str, str] 
         return 200, {"took": 1, "errors": any("error" in next(iter(i.values())) for i in items), "items": items}
 
     return answer
+
+
+def with_generation(server: FakeServer, index: str = "kefu-generation") -> FakeServer:
+    """Script the store's generation row (`ElasticsearchStore.generation`): a counter that the update adds one
+    to and the realtime get reads (404 until the first update, as on a fresh cluster)."""
+    state = {"value": 0}
+
+    def update(request: Request) -> tuple[int, Any]:
+        state["value"] += 1
+        return 200, {"_index": index, "_id": "generation", "result": "updated", "_version": state["value"]}
+
+    def get(_request: Request) -> tuple[int, Any]:
+        if not state["value"]:
+            return 404, {"_index": index, "_id": "generation", "found": False}
+        return 200, {"_index": index, "_id": "generation", "found": True, "_source": {"value": state["value"]}}
+
+    server.on("POST", f"/{index}/_update/generation", update)
+    server.on("GET", f"/{index}/_doc/generation", get)
+    return server

@@ -14,7 +14,7 @@ from rag.errors import StoreError
 from rag.elasticsearch import requests as rq
 from rag.errors import IndexMismatchError
 from rag.store import ChunkRecord, DocumentRecord, IndexSpec, SearchFilter, VectorSpace
-from tests.es_fake import FakeServer, bulk_answer
+from tests.es_fake import FakeServer, bulk_answer, with_generation
 
 ALIAS_PATH = "/_alias/kefu"
 HAS_INDEX = (200, {"kefu-index-1": {"aliases": {"kefu": {"is_write_index": True}}}})
@@ -55,7 +55,7 @@ def mget_answer(stored):
 
 @pytest.fixture
 def server():
-    s = FakeServer()
+    s = with_generation(FakeServer())
     s.on("GET", ALIAS_PATH, HAS_INDEX)
     return s
 
@@ -86,7 +86,7 @@ def test_an_unreachable_server_is_a_clear_error():
     ],
 )
 def test_wrong_credentials_are_a_clear_error_that_never_shows_the_secret(config, message):
-    server = FakeServer()
+    server = with_generation(FakeServer())
     server.on("GET", "/", (401, {"error": {"type": "security_exception", "reason": "unable to authenticate"}, "status": 401}))
     with pytest.raises(StoreError, match=message) as caught:
         open_store(server, **config)
@@ -129,7 +129,7 @@ def test_config_errors_say_what_is_allowed(tmp_path):
 
 
 def test_an_empty_cluster_reads_as_an_empty_store():
-    server = FakeServer()
+    server = with_generation(FakeServer())
     server.on("GET", ALIAS_PATH, (404, {"error": "alias [kefu] missing", "status": 404}))
     store = open_store(server)
     assert store.lexical_search(["refund"], 5) == []
@@ -140,7 +140,7 @@ def test_an_empty_cluster_reads_as_an_empty_store():
 
 
 def test_the_first_claim_creates_the_template_the_index_with_its_alias_and_the_spec_row():
-    server = FakeServer()
+    server = with_generation(FakeServer())
     server.on("GET", ALIAS_PATH, (404, {"error": "alias [kefu] missing", "status": 404}))
     server.on("PUT", "/_index_template/kefu-template", (200, {"acknowledged": True}))
     server.on("PUT", "/kefu-index-[0-9]+", (200, {"acknowledged": True}))
@@ -226,6 +226,27 @@ def test_delete_removes_chunks_then_document_rows(server):
     assert rows.lines == [{"delete": {"_index": "kefu", "_id": "document|a"}}]
 
 
+def test_every_write_bumps_the_generation_after_it_even_a_failed_one(server):
+    server.on("POST", "/kefu/_mget", mget_answer({"a": "old"}))
+    server.on("POST", "/kefu/_delete_by_query", (200, {"deleted": 1, "failures": []}))
+    server.on("PUT", "/_bulk", bulk_answer({"chunk|b#0|h": 400}))
+    store = open_store(server)
+    assert store.generation() == 0  # no row yet: a store never written to
+    store.replace_documents([doc("a", 1, "new")])
+    assert store.generation() == 1
+    assert "b" in store.replace_documents([doc("b", 1, "h")])  # failed: it may have written part, so it counts
+    assert store.generation() == 2
+    store.delete_documents(["a"])
+    assert store.generation() == 3
+    assert store.delete_documents(["missing"]) == 0 and store.generation() == 3  # nothing written, nothing bumped
+    paths = [(r.method, r.path) for r in server.requests]
+    first_bump = paths.index(("POST", "/kefu-generation/_update/generation"))
+    assert ("PUT", "/_bulk") in paths[:first_bump]  # the write comes first, then its bump
+    [bump, *_] = server.sent("POST", "/kefu-generation/_update/generation")
+    assert bump.json == {"script": {"source": "ctx._source.value += 1", "lang": "painless"}, "upsert": {"value": 1}}
+    assert bump.params == {"retry_on_conflict": "10"}
+
+
 # -- reads ----------------------------------------------------------------------------------------------------
 
 
@@ -280,7 +301,7 @@ def test_an_error_inside_a_multi_search_is_raised_not_read_as_no_hits(server):
 
 
 def rebuild_server(reindex_answer):
-    server = FakeServer()
+    server = with_generation(FakeServer())
     server.on("GET", ALIAS_PATH, HAS_INDEX)
     server.on("GET", "/kefu-index-1/_mapping", mapping_of(SPEC))
     server.on("PUT", "/_index_template/kefu-template", (200, {"acknowledged": True}))

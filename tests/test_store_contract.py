@@ -83,6 +83,7 @@ def open_store(kind, tmp_path):
         if names:
             client.indices.delete(index=",".join(names))
         client.options(ignore_status=404).indices.delete_index_template(name=config.template)
+        client.options(ignore_status=404).indices.delete(index=config.generation_index)
 
     return store, cleanup
 
@@ -211,6 +212,22 @@ def test_a_retriever_filter_keeps_other_audiences_out_of_every_mode(store, space
 
 
 # -- writes ---------------------------------------------------------------------------------------------------
+
+
+def test_every_write_bumps_the_generation_and_reads_do_not(store, indexer, embedder, analyzer):
+    before = store.generation()
+    assert before > 0  # the corpus was written
+    store.lexical_search(analyzer.query_terms("refund"), 3)
+    store.list_documents()
+    assert store.generation() == before
+    changed = document("shipping-en", "Shipping", ["Standard shipping now costs $5.99."])
+    indexer.index([changed])
+    after_replace = store.generation()
+    assert after_replace > before
+    indexer.index([changed])  # unchanged: nothing written
+    assert store.generation() == after_replace
+    store.delete_documents(["shipping-en"])
+    assert store.generation() > after_replace
 
 
 def test_replacing_a_document_swaps_all_its_chunks(store, indexer, analyzer):

@@ -59,6 +59,12 @@ class ElasticsearchConfig:
     def index_pattern(self) -> str:
         return f"{self.index}-index-*"
 
+    @property
+    def generation_index(self) -> str:
+        """A one-row index holding the store's write counter (`ElasticsearchStore.generation`); apart from the
+        alias's indices, so a rebuild's new index never restarts it."""
+        return f"{self.index}-generation"
+
     def index_name(self, stamp: str) -> str:
         return f"{self.index}-index-{stamp}"
 

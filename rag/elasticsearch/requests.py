@@ -40,6 +40,7 @@ MAX_RESULT_WINDOW = 10_000  # index.max_result_window: the most hits one search 
 TEMPLATE_PRIORITY = 200  # above the catch-all templates users tend to have; Kefu's pattern is its own
 MAX_ID_BYTES = 512  # Elasticsearch's limit for _id
 META_ID = "meta|index_spec"
+GENERATION_ID = "generation"  # the one row of the generation index
 ROW_CHUNK, ROW_DOCUMENT, ROW_META = "chunk", "document", "meta"
 # Exact cosine from the stored float vectors (kNN scores come from the int8-quantized copy). Scripts must
 # not return negative scores, hence the +1; rows without a vector are filtered out before the script runs.
@@ -168,6 +169,11 @@ def reindex_body(source: str, dest: str) -> dict[str, Any]:
 
 
 # -- rows -----------------------------------------------------------------------------------------------------
+
+
+def generation_bump() -> dict[str, Any]:
+    """The update that adds one to the store's write counter, creating the row (at 1) the first time."""
+    return {"script": {"source": "ctx._source.value += 1", "lang": "painless"}, "upsert": {"value": 1}}
 
 
 def es_id(*parts: str) -> str:

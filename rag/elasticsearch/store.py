@@ -16,6 +16,11 @@ retriever pools chunks per document, and RRF counts a repeated id once), and a c
 leaves new chunks under the old hash, which the next ingest rewrites. Writes use `refresh=wait_for` (deletes
 by query `refresh=true`, which is all that API offers), so what a call wrote is searchable when it returns.
 
+Generation: a counter in a one-row index of its own (`<alias>-generation`), bumped after every write (also
+after a failed one, which may have written part) and read by `generation()` with a realtime get, so every
+Kefu process sees a write as soon as it returns. Without transactions the bump follows the write: an answer
+cached while the write runs is keyed by the old generation, which the bump retires.
+
 Vectors: one `dense_vector` field per model (`rq.vector_field`), listed in the mapping's `_meta.spaces`; a
 vector search names its model and reads only that model's field. `rewrite` (re-embedding, `kefu index
 rebuild`) writes everything into a fresh index made for the new spec and swaps the alias, like `rebuild`.
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -162,7 +168,8 @@ class ElasticsearchStore:
         index until the swap."""
         from rag.elasticsearch.reindex import rebuild
 
-        return rebuild(self)
+        with self._bumping():
+            return rebuild(self)
 
     def rewrite(
         self, spec: IndexSpec, documents: Iterable[tuple[DocumentRecord, Sequence[ChunkRecord]]]
@@ -170,7 +177,8 @@ class ElasticsearchStore:
         """Write `documents` into a fresh index made for `spec`, then swap the alias (`rag.elasticsearch.reindex`)."""
         from rag.elasticsearch.reindex import rewrite
 
-        return rewrite(self, spec, documents)
+        with self._bumping():
+            return rewrite(self, spec, documents)
 
     # -- index spec ---------------------------------------------------------------------------------------
 
@@ -189,8 +197,31 @@ class ElasticsearchStore:
     def claim(self, spec: IndexSpec) -> None:
         spec.check(self.index_spec())
         self._ensure_index(spec)
-        with self._errors("record the index spec"):
-            self._client.index(index=self.alias, id=rq.META_ID, document=rq.meta_row(spec), refresh="wait_for")
+        with self._bumping():
+            with self._errors("record the index spec"):
+                self._client.index(index=self.alias, id=rq.META_ID, document=rq.meta_row(spec), refresh="wait_for")
+
+    # -- generation ---------------------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        import elasticsearch
+
+        with self._errors("read the store's generation"):
+            try:
+                row = _body(self._client.get(index=self.config.generation_index, id=rq.GENERATION_ID))
+            except elasticsearch.NotFoundError:
+                return 0
+        return int(row["_source"]["value"])
+
+    @contextmanager
+    def _bumping(self):
+        """Bump the generation when the block ends, whether it wrote everything, part, or failed."""
+        try:
+            yield
+        finally:
+            with self._errors("bump the store's generation"):
+                self._client.update(index=self.config.generation_index, id=rq.GENERATION_ID,
+                                    body=rq.generation_bump(), retry_on_conflict=10)  # fmt: skip
 
     # -- writes -------------------------------------------------------------------------------------------
 
@@ -229,6 +260,10 @@ class ElasticsearchStore:
     def replace_documents(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> dict[str, str]:
         if not items:
             return {}
+        with self._bumping():
+            return self._replace(items)
+
+    def _replace(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> dict[str, str]:
         if not self._exists():
             raise StoreError("the store has no index yet: claim an index spec before writing (the indexer does)")
         stored = self.content_hashes([doc.doc_id for doc, _ in items])
@@ -271,6 +306,10 @@ class ElasticsearchStore:
         existing = list(self.content_hashes(doc_ids))
         if not existing:
             return 0
+        with self._bumping():
+            return self._delete(existing)
+
+    def _delete(self, existing: list[str]) -> int:
         problems = self._delete_by_query(rq.chunks_of_documents(existing), "delete chunks")
         if problems:
             raise StoreError(f"some chunks could not be deleted ({json.dumps(problems[0])[:300]}): run the command again")
