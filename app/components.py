@@ -311,6 +311,8 @@ class Components:
             kv_sinks=g.kv_sinks,
             kv_window=g.kv_window,
             batch_size=g.llm_batch_size,
+            batch_window_ms=g.llm_batch_window_ms,
+            queue=g.llm_queue,
             openai_base_url=g.openai_base_url,
             openai_model=g.openai_model,
             openai_api_key=key.get_secret_value() if key else None,

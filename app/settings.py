@@ -314,7 +314,15 @@ class GenerationSettings(_Group):
     kv_sinks: int = Field(4, ge=0, le=1024, description="Attention-sink tokens the `sink` cache always keeps.")
     kv_window: int = Field(4096, ge=16, description="Most recent tokens the `sink` cache keeps besides the sinks.")
     llm_batch_size: int = Field(
-        0, ge=0, description="Prompts per batch for batch answering; 0 sizes batches from free memory."
+        0, ge=0, description="Prompts per batch for batch answering and for requests served together; 0 sizes "
+        "batches from free memory."
+    )
+    llm_batch_window_ms: float = Field(
+        10.0, ge=0, le=1000, description="How long the in-process model waits for more requests to join a batch "
+        "(requests arriving within it share one batched generation, each streaming its own answer); 0 serves them one by one."
+    )
+    llm_queue: int = Field(
+        64, ge=1, description="Most requests waiting for the in-process model; more are refused as busy (HTTP 503)."
     )
     openai_base_url: str = Field(
         "http://localhost:8000/v1", description="Base URL of the OpenAI-compatible server (KEFU_LLM=openai)."
@@ -338,6 +346,30 @@ class SecretSettings(BaseSettings):
 class DatabaseSettings(_Group):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the sessions database; default `sqlite:///$KEFU_HOME/kefu.db`."
+    )
+
+
+class CacheSettings(_Group):
+    cache_url: str = Field(
+        "memory",
+        description="Where answers that do not depend on a conversation are cached: `memory` (in each process), "
+        "`redis://host:6379/0` (shared by every worker and node), or `none`. Any write to the knowledge base retires them.",
+    )
+    cache_entries: int = Field(10_000, ge=1, description="Most answers the `memory` cache keeps (least recently used go first).")
+    cache_ttl: int = Field(86_400, ge=1, description="Seconds a cached answer is kept.")
+
+
+class ServeSettings(_Group):
+    serve_host: str = Field("127.0.0.1", description="Address the HTTP API (`kefu serve`) listens on.")
+    serve_port: int = Field(8080, ge=1, le=65535, description="Port the HTTP API listens on.")
+    serve_workers: int = Field(1, ge=1, le=64, description="Worker processes of the HTTP API (each loads its own models).")
+    cors_origins: str = Field("", description="Browser origins (comma-separated, e.g. `https://shop.example`) allowed to call the API; none by default.")
+    api_anonymous_chat: bool = Field(
+        False, description="Let callers without an API key use the OpenAI-compatible chat route as customers (rate-limited per address)."
+    )
+    max_body_kb: int = Field(256, ge=1, description="Largest JSON request body the API accepts, in KB (uploads: KEFU_MAX_FILE_MB per file).")
+    max_requests: int = Field(
+        64, ge=1, description="Most requests one API worker handles at once; more are answered 503 with Retry-After."
     )
 
 
@@ -386,6 +418,8 @@ class Settings(BaseModel):
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     ui: UISettings = Field(default_factory=UISettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 

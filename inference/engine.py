@@ -1,9 +1,10 @@
 """Kefu's decode loop: token ids in, token ids out. Prefill the prompt (in chunks where the cache needs it),
 then one token at a time with a KV cache, stopping at a stop token or the token limit.
 
-`stream` serves one conversation and yields each token as it is chosen; `generate_batch` runs many prompts
+`stream` serves one conversation and yields each token as it is chosen; `stream_batch` runs many prompts
 together, left-padded (each row's positions count from its own first real token, so a batch gives the same
-tokens as one-by-one generation); `score` returns the log-probability of every token of a text, for
+tokens as one-by-one generation), one decode step at a time, so each row's reader gets its tokens as they are
+chosen (what `inference.scheduler` serves concurrent requests with); `generate_batch` collects them; `score` returns the log-probability of every token of a text, for
 perplexity. The cache is `inference.kv_cache`'s sink window (bounded memory) or transformers' full cache.
 
 The engine knows nothing about tokenization, chat templates or text: it is purely token id sequences.
@@ -11,7 +12,7 @@ The engine knows nothing about tokenization, chat templates or text: it is purel
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from transformers.cache_utils import Cache, DynamicCache
@@ -111,14 +112,37 @@ class Engine:
             if step + 1 < max_new_tokens:
                 logits = self._forward(token.view(1, 1), cache)
 
-    @torch.inference_mode()
     def generate_batch(
         self, prompts: Sequence[Sequence[int]], max_new_tokens: int, sampling: SamplingParams, pad_id: int
     ) -> list[list[int]]:
         """Generate for several prompts at once, left-padded; one list of token ids per prompt."""
+        outputs: list[list[int]] = [[] for _ in prompts]
+        for step in self.stream_batch(prompts, max_new_tokens, sampling, pad_id):
+            for row, token_id in step:
+                outputs[row].append(token_id)
+        return outputs
+
+    @torch.inference_mode()
+    def stream_batch(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_new_tokens: int | Sequence[int],
+        sampling: SamplingParams,
+        pad_id: int,
+        cancelled: Callable[[int], bool] | None = None,
+        finished: Callable[[int], None] | None = None,
+    ) -> Iterator[list[tuple[int, int]]]:
+        """Generate for several prompts at once, left-padded, one decode step at a time: each step yields
+        (row, token id) for every row that chose a token (stop tokens are not yielded). A row ends at a stop
+        token, at its own token limit (`max_new_tokens` may be one per row), or when `cancelled(row)` says so
+        (its reader has gone), and `finished(row)` is told at once; the batch ends with its last row. Greedy
+        rows get the tokens `stream` gives."""
         if not prompts or any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt in a batch needs at least one token")
         batch, longest = len(prompts), max(len(p) for p in prompts)
+        limits = [max_new_tokens] * batch if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        if len(limits) != batch:
+            raise ValueError("give one token limit per prompt")
         ids = torch.full((batch, longest), pad_id, dtype=torch.long)
         mask = torch.zeros((batch, longest), dtype=torch.long)
         for row, prompt in enumerate(prompts):
@@ -129,7 +153,7 @@ class Engine:
         generator = self._generator(sampling)
         if padded:
             # Sinks must be every row's first real tokens, which padding pushes away: padded batches keep the
-            # full cache (their prompts are budgeted, and batch answers are short).
+            # full cache (their prompts are budgeted, and answers are bounded).
             cache: Cache = DynamicCache(config=self.model.config)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = self._forward(ids, cache, attention_mask=mask, position_ids=positions)
@@ -139,29 +163,45 @@ class Engine:
             logits = self.prefill(ids, cache)
         outputs: list[list[int]] = [[] for _ in prompts]
         done = [False] * batch
-        for step in range(max_new_tokens):
+
+        def end(row: int) -> None:
+            done[row] = True
+            if finished is not None:
+                finished(row)
+
+        for row, limit in enumerate(limits):
+            if limit <= 0:
+                end(row)
+        while not all(done):
             previous = None
             if sampling.repetition_penalty != 1.0 and any(outputs):
                 width = max(len(o) for o in outputs)
                 previous = torch.tensor([o + [-1] * (width - len(o)) for o in outputs], device=self.device)
             tokens = next_tokens(logits, sampling, generator, previous)
+            chosen: list[tuple[int, int]] = []
             for row, token_id in enumerate(tokens.tolist()):  # one device-to-host copy per step
-                if not done[row]:
-                    if token_id in self.stop_ids:
-                        done[row] = True
-                    else:
-                        outputs[row].append(token_id)
-            if all(done) or step + 1 == max_new_tokens:
+                if done[row]:
+                    continue
+                if token_id in self.stop_ids:
+                    end(row)
+                    continue
+                outputs[row].append(token_id)
+                chosen.append((row, token_id))
+            if chosen:
+                yield chosen
+            for row in range(batch):
+                if not done[row] and (len(outputs[row]) >= limits[row] or (cancelled is not None and cancelled(row))):
+                    end(row)
+            if all(done):
                 break
-            finished = torch.tensor(done, device=self.device)
-            tokens = tokens.masked_fill(finished, pad_id).view(batch, 1)
+            ended = torch.tensor(done, device=self.device)
+            tokens = tokens.masked_fill(ended, pad_id).view(batch, 1)
             if padded:
                 mask = torch.cat((mask, torch.ones((batch, 1), dtype=mask.dtype, device=self.device)), dim=1)
                 logits = self._forward(tokens, cache, attention_mask=mask, position_ids=next_position)
                 next_position = next_position + 1
             else:
                 logits = self._forward(tokens, cache)
-        return outputs
 
     @torch.inference_mode()
     def score(self, ids: Sequence[int], chunk: int = 64, cache: Cache | None = None) -> torch.Tensor:

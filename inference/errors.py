@@ -13,3 +13,12 @@ class InferenceError(Exception):
 
 def install_hint(package: str) -> str:
     return f"pip install 'kefu[llm]' (or: pip install -c constraints.txt {package})"
+
+
+class GeneratorBusy(InferenceError):
+    """Too many requests are already waiting for the model (KEFU_LLM_QUEUE): try again in `retry_after` seconds
+    (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -15,9 +15,12 @@ from inference.generator import Generator, GeneratorConfig
 
 
 def _transformers(config: GeneratorConfig) -> Generator:
+    """Local weights behind the request batcher (`inference.scheduler`): concurrent streams share batches."""
+    from inference.scheduler import BatchingGenerator
     from inference.transformers_backend import TransformersGenerator
 
-    return TransformersGenerator(config)
+    inner = TransformersGenerator(config)
+    return BatchingGenerator(inner, config.batch_window_ms, config.batch_size or None, config.queue)
 
 
 def _openai(config: GeneratorConfig) -> Generator:

@@ -44,6 +44,8 @@ class GeneratorConfig:
     kv_sinks: int = 4
     kv_window: int = 4096
     batch_size: int = 0
+    batch_window_ms: float = 10.0  # requests arriving within it share one batched generation; 0: one by one
+    queue: int = 64  # most requests waiting for the in-process model
     openai_base_url: str = "http://localhost:8000/v1"
     openai_model: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)

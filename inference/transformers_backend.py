@@ -105,10 +105,21 @@ class TransformersGenerator:
 
     # -- generation ---------------------------------------------------------------------------------------
 
-    def stream(self, messages: Sequence[Message], max_new_tokens: int | None = None) -> TextStream:
+    def prepare(self, messages: Sequence[Message], max_new_tokens: int | None = None) -> tuple[list[int], bool, int]:
+        """(prompt token ids, whether the output starts inside a reasoning block, token limit), the budget checked."""
         max_new = max_new_tokens or self.config.max_new_tokens
         prompt, inside = self.render(messages)
         self._budget(prompt, max_new)
+        return prompt, inside, max_new
+
+    def stream(self, messages: Sequence[Message], max_new_tokens: int | None = None) -> TextStream:
+        prompt, inside, max_new = self.prepare(messages, max_new_tokens)
+        return self.text_stream(prompt, inside, self.engine.stream(prompt, max_new, self.sampling))
+
+    def text_stream(self, prompt: list[int], inside: bool, tokens: Iterator[int]) -> TextStream:
+        """The visible text of generated token ids, piece by piece: detokenized without breaking a character,
+        reasoning hidden, a degenerate loop cut short. Stopping early (a loop, a reader that left) closes
+        `tokens`, which ends that generation."""
 
         def pieces(stats: GenerationStats) -> Iterator[str]:
             stats.prompt_tokens = len(prompt)
@@ -116,7 +127,7 @@ class TransformersGenerator:
             visible = ThinkFilter(inside=inside)
             guard = LoopGuard()
             try:
-                for token_id in self.engine.stream(prompt, max_new, self.sampling):
+                for token_id in tokens:
                     stats.generated_tokens += 1
                     piece = visible.feed(text.feed(token_id))
                     yield piece
@@ -131,6 +142,9 @@ class TransformersGenerator:
                 raise
             finally:
                 stats.hidden_chars = visible.hidden_chars
+                close = getattr(tokens, "close", None)
+                if close is not None:
+                    close()
 
         return TextStream(pieces)
 
