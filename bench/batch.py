@@ -37,7 +37,7 @@ def questions(rows: int, seed: int = 7) -> list[str]:
         faq = [r["question"] for r in csv.DictReader(fh)]
     pool = faq + EXTRA
     rng = random.Random(seed)
-    return [rng.choice(pool) + ("" if rng.random() < 0.5 else f" (ticket {i})") for i in range(rows)]
+    return [f"{rng.choice(pool)} (ticket {i})" for i in range(rows)]  # all distinct: no cache helps either side
 
 
 def main() -> None:
@@ -51,10 +51,11 @@ def main() -> None:
     from app.batch import run_batch
     from app.services import KefuService
 
-    service = KefuService()
-    service.ingest([ROOT / "data" / "kb"])
+    KefuService().ingest([ROOT / "data" / "kb"])
     asked = questions(args.rows)
-    service.ask_batch(asked[:4])  # load the models outside both clocks
+    service, single = KefuService(), KefuService()  # each its own query cache
+    for s in (service, single):
+        s.ask_batch(["warm-up: how much is shipping?"])  # load the models outside both clocks
     source = home / "questions.csv"
     with source.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -67,7 +68,7 @@ def main() -> None:
 
     started = time.perf_counter()
     for question in asked:
-        service.ask_batch([question])
+        single.ask_batch([question])
     single_s = time.perf_counter() - started
 
     batch_rate, single_rate = args.rows / batch_s, args.rows / single_s

@@ -3,8 +3,7 @@ right FAQ entry, and how confident may it be?
 
 The FAQ: every distinct `sentence2` of a positive pair is a question, its answer a checkable id (`F0001`, ...),
 written as a CSV and ingested with `kefu ingest`. The customers: each positive pair's `sentence1`. Answers go
-through the batch answering path (`answer_batch`: `KefuService.ask_batch` now, `kefu batch` once it exists;
-switching is that one function). Figures, each setup built in the same run:
+through `kefu batch` (batch FAQ answering: a CSV of the customers' questions in, the answered CSV out). Figures, each setup built in the same run:
 
 - FAQ decision top-1: the answer is in `faq` mode and is the right entry's id;
 - retrieval top-1: the first hit of the same hybrid search is the right entry;
@@ -46,20 +45,17 @@ SETUPS = {
 
 
 def answer_batch(questions: list[str]) -> list[dict]:
-    """Answer as `kefu batch IN.csv -o OUT.csv` will: answer, mode, confidence, sources per question. The one
-    place to switch to the CLI once it exists."""
-    from app.services import KefuService
-
-    service = KefuService()
-    try:
-        answers = service.ask_batch(questions)
-    finally:
-        service.close()
-    return [
-        {"answer": a.answer, "mode": a.mode, "confidence": a.sources[0].get("relevance") if a.sources else None,
-         "sources": a.sources}  # fmt: skip
-        for a in answers
-    ]
+    """Answer through `kefu batch IN.csv -o OUT.csv`, as a support team would: answer, mode, confidence and
+    sources per question, read back from the answered sheet."""
+    folder = Path(tempfile.mkdtemp(prefix="kefu-bench-faq-batch-"))
+    with (folder / "questions.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "question"])
+        writer.writerows([i, q] for i, q in enumerate(questions))
+    _kefu(["batch", str(folder / "questions.csv"), "-o", str(folder / "answers.csv"), "--no-progress"])
+    with (folder / "answers.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [{"answer": r["answer"], "mode": r["mode"], "confidence": r["confidence"], "sources": r["sources"]} for r in rows]
 
 
 def _kefu(args: list[str]) -> str:
@@ -102,7 +98,7 @@ def run_setup(env: dict[str, str], home: Path, faq_csv: Path, asked: list[tuple[
         service = KefuService()
         top = {}
         for mode in ("hybrid", "lexical"):
-            hits = service.retriever.search_many(questions, k=1, mode=mode)
+            hits = service.retriever().search_many(questions, k=1, mode=mode)
             top[mode] = [bool(h) and h[0].chunk.metadata.get("answer") == right for h, (_, right) in zip(hits, asked)]
         service.close()
     finally:

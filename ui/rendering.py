@@ -20,7 +20,7 @@ from ui.i18n import t
 MAX_MESSAGE_CHARS = 8000
 MAX_EXCERPT_CHARS = 600
 CHIP_TITLE_CHARS = 28
-ROLE_AVATARS = {"user": ":material/person:", "assistant": ":material/smart_toy:", "agent": ":material/support_agent:"}
+ROLE_AVATARS = {"user": "🧑", "assistant": "🤖", "agent": "🧑‍💼"}
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<$:])")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")

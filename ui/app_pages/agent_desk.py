@@ -130,11 +130,11 @@ def workspace(session_id: str) -> None:
         state.setdefault(reply_key, "")
     st.text_area("Your reply", key=reply_key, height=160)
     send, release, resolve = st.columns(3)
-    send.button("Send", type="primary", icon=":material/send:", on_click=_send, args=(session_id, reply_key), width="stretch")
-    release.button("Release", icon=":material/undo:", on_click=_move, args=(session_id, "release"), width="stretch",
+    send.button("Send", type="primary", icon="📨", on_click=_send, args=(session_id, reply_key), width="stretch")
+    release.button("Release", icon="↩️", on_click=_move, args=(session_id, "release"), width="stretch",
                    help="Hand the conversation back to the assistant",
                    disabled=record.status not in (handoff.WAITING, handoff.WITH_AGENT))  # fmt: skip
-    resolve.button("Mark resolved", icon=":material/task_alt:", on_click=_move, args=(session_id, "resolve"), width="stretch",
+    resolve.button("Mark resolved", icon="✅", on_click=_move, args=(session_id, "resolve"), width="stretch",
                    disabled=record.status == handoff.RESOLVED)  # fmt: skip
 
     with st.expander("Save as FAQ"):
@@ -147,7 +147,7 @@ def workspace(session_id: str) -> None:
                    "customer who asks it gets this answer directly.")  # fmt: skip
         st.text_input("Customer's question", key=question_key)
         st.text_area("Answer", key=answer_key, height=120)
-        st.button("Save as FAQ", icon=":material/bookmark_add:", on_click=_save_faq, args=(question_key, answer_key))
+        st.button("Save as FAQ", icon="🔖", on_click=_save_faq, args=(question_key, answer_key))
 
 
 notice = state.pop(NOTICE_KEY, None)

@@ -36,7 +36,7 @@ output = st.radio("Download as", [".csv", ".xlsx"], format_func=lambda f: f[1:].
 st.caption(f"{len(table.rows)} rows · first rows:")
 st.dataframe([{c: plain_cell(v) for c, v in zip(table.columns, row)} for row in table.rows[:5]], hide_index=True)
 
-if st.button(f"Answer {len(table.rows)} questions", type="primary", icon=":material/play_arrow:"):
+if st.button(f"Answer {len(table.rows)} questions", type="primary", icon="▶️"):
     bar = st.progress(0.0, text="Answering…")
 
     def progress(p) -> None:
@@ -59,4 +59,4 @@ if stored and stored[0] == upload.file_id:
                  hide_index=True)  # fmt: skip
     suffix = result.filename[result.filename.rfind("."):]
     st.download_button(f"Download {result.filename}", data=result.data, file_name=result.filename,
-                       mime=MIME.get(suffix, "application/octet-stream"), type="primary", icon=":material/download:")  # fmt: skip
+                       mime=MIME.get(suffix, "application/octet-stream"), type="primary", icon="⬇️")  # fmt: skip

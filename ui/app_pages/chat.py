@@ -57,9 +57,9 @@ def _rating(message_id: int, current: str | None):
 def _status_line(record) -> None:
     if record.status == handoff.WAITING:
         position = control.queue_position(record.id) or 1
-        st.info(t("waiting_agent", n=position), icon=":material/hourglass_top:")
+        st.info(t("waiting_agent", n=position), icon="⏳")
     elif record.status == handoff.WITH_AGENT:
-        st.success(t("with_agent", agent=escape_markdown(record.agent or "")), icon=":material/support_agent:")
+        st.success(t("with_agent", agent=escape_markdown(record.agent or "")), icon="🧑‍💼")
     elif record.status == handoff.RESOLVED:
         st.caption(t("resolved"))
 
@@ -86,7 +86,7 @@ refresh = get_service().settings.ui.ui_refresh_seconds if handed_over else None
 st.fragment(run_every=refresh)(transcript)()
 
 left, right = st.columns(2)
-if left.button(t("talk_to_person"), icon=":material/person_raised_hand:", disabled=handed_over, width="stretch"):
+if left.button(t("talk_to_person"), icon="🙋", disabled=handed_over, width="stretch"):
     try:
         answer = control.request_human(sid)
     except Exception as exc:
@@ -94,7 +94,7 @@ if left.button(t("talk_to_person"), icon=":material/person_raised_hand:", disabl
     else:
         session.set_conversation(answer.session_id or sid)
         st.rerun()
-if right.button(t("new_conversation"), icon=":material/add_comment:", width="stretch"):
+if right.button(t("new_conversation"), icon="➕", width="stretch"):
     session.set_conversation(None)
     st.rerun()
 
