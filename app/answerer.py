@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app import answering
+from app import answering, metrics
 from app.answering import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
 from app.citations import CitationStream, check_citations
 from app.errors import ConfigError, InputError
@@ -240,7 +240,9 @@ class Answerer:
     def evidence(self, queries: Sequence[str], filters: SearchFilter | None = None) -> list[Evidence]:
         """Search each query (one embedding batch) and judge every hit, deciding nothing: what the decision is
         made from, and what calibrating the thresholds measures (`bench/calibration.py`)."""
+        searching = time.perf_counter()
         hit_lists = self.retriever.search_many(list(queries), k=HITS_PER_QUESTION, filters=filters)
+        metrics.RETRIEVAL_SECONDS.observe(time.perf_counter() - searching)
         return [
             self._judge(query, [h for h in map(answering.without_instructions, hits) if h is not None])  # data, not orders
             for query, hits in zip(queries, hit_lists)
@@ -320,11 +322,18 @@ class Answerer:
         pieces: list[str] = []
         citations = CitationStream(len(prompt.passages))
         shown = PolicyStream(self.policy, grounded.language, self._leak_check(prompt))
-        for piece in generator.stream(prompt.messages, self.max_new_tokens):
-            pieces.append(piece)
-            yield shown.feed(citations.feed(piece))
-            if shown.blocked:
-                break  # a blocked pattern or a leak: stop generating; nothing more of it is shown
+        stream = generator.stream(prompt.messages, self.max_new_tokens)
+        try:
+            for piece in stream:
+                pieces.append(piece)
+                yield shown.feed(citations.feed(piece))
+                if shown.blocked:
+                    break  # a blocked pattern or a leak: stop generating; nothing more of it is shown
+        finally:
+            if hasattr(stream, "close"):
+                stream.close()  # a reader that left (or a stop) ends the generation, not only this loop
+            if hasattr(stream, "stats"):
+                metrics.observe_generation(stream.stats)
         yield shown.feed(citations.flush()) + shown.flush()
         answer = None if shown.blocked else self._generated("".join(pieces), grounded, prompt)
         if answer is None:  # nothing readable, or nothing a customer may see: quote the passages instead

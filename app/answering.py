@@ -82,6 +82,7 @@ class Answer:
     status: str | None = None  # the conversation's handoff status after this turn
     guardrails: list[str] = field(default_factory=list)  # what the output policy changed (for the audit log)
     personal_data: list[str] = field(default_factory=list)  # kinds of personal data the customer's message held
+    cached: bool = False  # taken from the answer cache (`app.answer_cache`), not searched and written again
 
     def verdicts(self) -> dict[str, Any]:
         """The guardrails' verdicts on this answer, for the audit log (never text)."""
@@ -108,6 +109,7 @@ class Answer:
             "message_id": self.message_id,
             "question_id": self.question_id,
             "status": self.status,
+            "cached": self.cached,
         }
 
 

@@ -246,9 +246,24 @@ class Components:
 
     @component
     def privacy(self):
+        """Erasure; the answer cache registers its eraser (entries a conversation's answers made)."""
         from app.privacy import Privacy
 
-        return Privacy(self.database)
+        cache = self.answer_cache
+        return Privacy(self.database, {"cached_answers": cache.erase_session} if cache is not None else None)
+
+    @component
+    def answer_cache(self):
+        """Answers that depend on no conversation (`app.answer_cache`), keyed by the store's generation; None
+        when KEFU_CACHE_URL=none."""
+        from app.answer_cache import AnswerCache, make_backend, settings_fingerprint
+
+        c = self.settings.cache
+        backend = make_backend(c.cache_url, c.cache_entries)
+        if backend is None:
+            return None
+        fingerprint = lambda: settings_fingerprint(self.settings, self.generator_status()["backend"])  # noqa: E731
+        return AnswerCache(backend, lambda: self.store.generation(), fingerprint, c.cache_ttl)
 
     @component
     def limiter(self):
@@ -333,7 +348,11 @@ class Components:
 
         from inference.factory import make_generator
 
+        from app import metrics
+
         generator = make_generator(self.generator_config())
+        if hasattr(generator, "on_batch"):  # the in-process model's request batcher reports its queue and batches
+            generator.on_batch, generator.on_queue = metrics.observe_batch, metrics.observe_queue
         logging.getLogger(__name__).info(
             "answers: %s", generator.describe() if generator else self.generator_status()["reason"]
         )
@@ -395,7 +414,8 @@ class Components:
         from app.dialogue import DialogueManager
 
         return DialogueManager(
-            self.answerer, self.sessions, self.feedback, self.intents, self.products, self.settings.dialogue
+            self.answerer, self.sessions, self.feedback, self.intents, self.products, self.settings.dialogue,
+            self.answer_cache,
         )
 
     def close(self) -> None:

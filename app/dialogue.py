@@ -14,6 +14,13 @@ conversation's handoff status (`app.handoff`) and the intent → answer → stor
 - A question: the answerer, given the conversation's recent messages and slots. Its second abstention in a
   row hands the conversation over instead. Every abstention is recorded as a knowledge gap.
 
+A turn with no stored conversation (`respond`: the OpenAI-compatible API, whose client sends the whole
+conversation each time) follows the same rules where the conversation's state does not decide: injection
+attempts anywhere in the given conversation are refused, small talk gets its short replies, a request for a
+person is told where people answer, and questions go to the answerer with the given history. Nothing is
+stored but knowledge gaps. Both kinds of turn take an answer to a question asked with no history and no slots
+from the answer cache when it holds one (`app.answer_cache`), and keep it there otherwise.
+
 Agents act through the same manager: take a conversation, reply (a message of role `agent`), release it back
 to the assistant, resolve it. Feedback on an answer is stored, and "not helpful" is a knowledge gap too.
 Role checks belong to the callers (the CLI is the operator's; the web and API front ends check roles).
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from app import answering, handoff, intents
 from app.answerer import Answerer, Reply
@@ -37,6 +45,9 @@ from app.sessions import MessageRecord, NewMessage, SessionStore
 from app.settings import DialogueSettings
 from app.slots import find_slots
 from rag.analysis import detect_language
+
+if TYPE_CHECKING:
+    from app.answer_cache import AnswerCache
 
 MAX_AGENT_MESSAGE_CHARS = 8000
 
@@ -71,6 +82,11 @@ MESSAGES = {
         "en": "I'm sorry, I can't help with that. I can answer questions about our products and services, such as "
         "orders, delivery, returns, warranty, payment and your account.",
         "zh": "抱歉，这个请求我无法处理。我可以回答与我们的产品和服务相关的问题，例如订单、配送、退货、保修、支付和账户。",
+    },
+    "no_agent_here": {
+        "en": "I can't connect you with a person here. Please use our support chat, where a member of our team can "
+        "take over the conversation.",
+        "zh": "这里无法为您转接人工客服。请通过我们的在线客服联系，客服人员可以接手对话。",
     },
     "chitchat": {
         "en": "I can only help with questions about our products and services, such as orders, delivery, returns, "
@@ -129,6 +145,7 @@ class DialogueManager:
         intent_classifier: IntentClassifier,
         products: Callable[[], Sequence[str]] = lambda: (),
         settings: DialogueSettings | None = None,
+        cache: AnswerCache | None = None,
     ):
         self.answerer = answerer
         self.sessions = sessions
@@ -136,6 +153,19 @@ class DialogueManager:
         self.intents = intent_classifier
         self.products = products  # the product names slots may name (read when a message arrives)
         self.settings = settings or DialogueSettings()
+        self.cache = cache
+
+    def understand(self, text: str) -> tuple[str, Intent]:
+        """(language, intent) of a customer's message: an injection attempt is the intent `attack`."""
+        language = detect_language(text) or "en"
+        verdict = detect_injection(text)
+        return language, Intent(ATTACK, verdict.score, "injection") if verdict.flagged else self.intents.classify(text)
+
+    def _cache_key(self, text: str, history: Sequence[HistoryItem], slots) -> str | None:
+        """The answer cache's key for a question that depends on no conversation; None otherwise."""
+        if self.cache is None or history or slots:
+            return None
+        return self.cache.key(text)
 
     # -- the customer's turn ------------------------------------------------------------------------------
 
@@ -151,9 +181,7 @@ class DialogueManager:
         conversation_id = self.sessions.open(session_id, owner, customer_id)
 
         def pieces(reply: Reply) -> Iterator[str]:
-            language = detect_language(text) or "en"
-            verdict = detect_injection(text)
-            intent = Intent(ATTACK, verdict.score, "injection") if verdict.flagged else self.intents.classify(text)
+            language, intent = self.understand(text)
             recent = self.sessions.recent(conversation_id, self.settings.history_messages)
             question = self.sessions.add(conversation_id, NewMessage("user", text, intent=intent.name))
             found = find_slots(text, self.products())
@@ -179,16 +207,24 @@ class DialogueManager:
                 mode = MODE_ABSTAIN if intent.name == intents.CHITCHAT else MODE_SMALLTALK
                 answer = Answer(say(intent.name, language), mode, language=language)
             else:
-                decision = self.answerer.decide(text, history_items(recent), slots)
-                if decision.abstained:
-                    self.feedback_store.add_gap(decision.rewrite.query, language, GAP_ABSTAINED, conversation_id, question.id)
-                if decision.abstained and abstention_streak(recent) + 1 >= self.settings.handoff_after_abstentions:
-                    answer = self._hand_over(conversation_id, handoff.REASON_UNANSWERED, language)
-                    answer.query = decision.rewrite.query
+                history = history_items(recent)
+                key = self._cache_key(text, history, slots)
+                cached = self.cache.get(key) if key else None
+                if cached is not None:
+                    answer, cached.query = cached, text
                 else:
-                    written = self.answerer.write(decision, history_items(recent))
-                    yield from written
-                    reply.prompt, answer, streamed = written.prompt, written.finish(), True
+                    decision = self.answerer.decide(text, history, slots)
+                    if decision.abstained:
+                        self.feedback_store.add_gap(decision.rewrite.query, language, GAP_ABSTAINED, conversation_id, question.id)
+                    if decision.abstained and abstention_streak(recent) + 1 >= self.settings.handoff_after_abstentions:
+                        answer = self._hand_over(conversation_id, handoff.REASON_UNANSWERED, language)
+                        answer.query = decision.rewrite.query
+                    else:
+                        written = self.answerer.write(decision, history)
+                        yield from written
+                        reply.prompt, answer, streamed = written.prompt, written.finish(), True
+                        if key:
+                            self.cache.put(key, answer, conversation_id)
             if not streamed:
                 yield answer.answer
             answer.session_id = conversation_id
@@ -206,6 +242,55 @@ class DialogueManager:
                 )
                 answer.message_id = stored.id
             answer.status = self.sessions.get(conversation_id).status
+            reply.answer = answer
+
+        return Reply(pieces)
+
+    def respond(self, text: str, history: Sequence[HistoryItem] = ()) -> Reply:
+        """Answer the last message of a conversation the caller keeps (oldest first in `history`), streamed;
+        nothing is stored but a knowledge gap when Kefu abstains. Personal data in the messages is only reported
+        (`Answer.personal_data`, for the audit log); a conversation with an injection attempt in any customer
+        message is refused as a whole (the caller writes the history, so earlier turns are as suspect)."""
+        started = time.perf_counter()
+        text = self.answerer.check(text)
+        history = [HistoryItem(h.role, h.content[: self.answerer.max_question_chars * 2], h.query) for h in history
+                   if h.role in ("user", "assistant", "agent") and h.content.strip()][-self.settings.history_messages :]  # fmt: skip
+
+        def pieces(reply: Reply) -> Iterator[str]:
+            language, intent = self.understand(text)
+            if intent.name != ATTACK and any(detect_injection(h.content).flagged for h in history if h.role == "user"):
+                intent = Intent(ATTACK, 1.0, "injection in the conversation")
+            streamed = False
+            if intent.name == ATTACK:
+                answer = Answer(say("attack", language), MODE_ABSTAIN, language=language)
+            elif intent.name in intents.HANDOFF_INTENTS:
+                answer = Answer(say("no_agent_here", language), MODE_HANDOFF, language=language)
+            elif intent.name in intents.SMALL_TALK:
+                mode = MODE_ABSTAIN if intent.name == intents.CHITCHAT else MODE_SMALLTALK
+                answer = Answer(say(intent.name, language), mode, language=language)
+            else:
+                products = self.products()
+                slots: dict[str, object] = {}
+                for message in [*(h.content for h in history if h.role == "user"), text]:
+                    slots.update(find_slots(message, products))
+                key = self._cache_key(text, history, slots)
+                cached = self.cache.get(key) if key else None
+                if cached is not None:
+                    answer, cached.query = cached, text
+                else:
+                    decision = self.answerer.decide(text, history, slots or None)
+                    if decision.abstained:
+                        self.feedback_store.add_gap(decision.rewrite.query, language, GAP_ABSTAINED)
+                    written = self.answerer.write(decision, history)
+                    yield from written
+                    reply.prompt, answer, streamed = written.prompt, written.finish(), True
+                    if key:
+                        self.cache.put(key, answer)
+            if not streamed:
+                yield answer.answer
+            answer.intent = intent.name
+            answer.personal_data = sorted({span.type for m in [text, *(h.content for h in history)] for span in find_pii(m)})
+            answer.latency_ms = int((time.perf_counter() - started) * 1000)
             reply.answer = answer
 
         return Reply(pieces)

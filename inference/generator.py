@@ -93,6 +93,10 @@ class TextStream:
     def text(self) -> str:
         return "".join(self)
 
+    def close(self) -> None:
+        """Stop early: the generation behind the stream ends (a reader that left frees its batch row)."""
+        self._pieces.close()
+
 
 @runtime_checkable
 class Generator(Protocol):

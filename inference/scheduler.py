@@ -51,6 +51,7 @@ class BatchingGenerator:
         max_batch: int | None = None,
         max_queue: int = 64,
         on_batch: Callable[[int, int], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
     ):
         self.inner = inner
         self.context_tokens = inner.context_tokens
@@ -61,6 +62,7 @@ class BatchingGenerator:
             self.max_batch = max_batch or inner.batch_size(inner.context_tokens, 0)
         self.max_queue = max_queue
         self.on_batch = on_batch  # (rows in the batch, requests still waiting), after each batch starts
+        self.on_queue = on_queue  # (requests waiting), after a request joins the queue
         self._waiting: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._model = threading.Lock()  # held while the model runs: a micro-batch, or a whole generate_batch
@@ -85,10 +87,13 @@ class BatchingGenerator:
                     retry_after=max(1.0, self.window_s * 10),
                 )
             self._waiting.append(request)
+            waiting = len(self._waiting)
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name="kefu-batcher", daemon=True)
                 self._worker.start()
             self._cond.notify_all()
+        if self.on_queue is not None:
+            self.on_queue(waiting)
         return self.inner.text_stream(prompt, inside, self._tokens(request))
 
     def generate_batch(self, conversations: Sequence[Sequence[Message]], max_new_tokens: int | None = None) -> list[str]:

@@ -140,6 +140,6 @@ def test_a_reader_that_stops_early_frees_its_row(inner):
     leaving = batching.stream(conversation(QUESTIONS[0]))
     staying = batching.stream(conversation(QUESTIONS[1]))
     next(leaving)
-    leaving._pieces.close()  # the client went away after the first piece
+    leaving.close()  # the client went away after the first piece
     assert staying.text() == full
     assert batching.waiting() == 0

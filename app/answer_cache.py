@@ -1,0 +1,246 @@
+"""The answer cache: answers that do not depend on a conversation, kept so the same question asked again is
+answered without a search or a generation.
+
+What may be cached: an answer to a question asked with no history and no slots (the first question of a
+conversation, or an OpenAI-style request carrying one message), in mode `faq`, `extractive` or `generated`;
+never an abstention, a refusal, small talk or a handoff (the dialogue manager decides, `app.dialogue`).
+A question holding personal data (`app.pii.find_pii`) is never cached, and an entry holds only what the
+knowledge base said (answer text, mode, sources, language, confidence), never the question: keys are hashes.
+
+The key is a hash of the normalised question (Unicode NFKC, case folded, spaces collapsed, trailing
+punctuation dropped), the search filters, a fingerprint of every setting that changes answers
+(`settings_fingerprint`) and the knowledge store's **generation** (`KnowledgeStore.generation`), which every
+write bumps: after an ingest or a delete, in any process, no entry written before it is ever read again.
+
+Backends: `MemoryBackend` (an LRU in this process, the default) and `RedisBackend` (`KEFU_CACHE_URL=redis://…`,
+shared by every worker and node). Each keeps an index from conversation to the entries its answers made, so
+erasing a conversation (`app.privacy`, `kefu erase`) removes them too. A cache that cannot be reached counts as
+a miss (answers go on); an erasure that cannot reach it fails loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from app import metrics
+from app.answering import MODE_EXTRACTIVE, MODE_FAQ, MODE_GENERATED, Answer
+from app.errors import ConfigError, KefuError, redact
+from app.pii import find_pii
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from rag.store import SearchFilter
+
+CACHEABLE_MODES = (MODE_FAQ, MODE_EXTRACTIVE, MODE_GENERATED)
+KEY_PREFIX = "kefu:answer:"
+SESSION_PREFIX = "kefu:answer-session:"
+FORMAT = 1  # bump when the stored value's shape changes
+_TRAILING = re.compile(r"[\s?？!！.。,，;；:：~～]+$")
+log = logging.getLogger("kefu.cache")
+
+
+def normalise(question: str) -> str:
+    """The form questions are compared in: NFKC, case folded, spaces collapsed, trailing punctuation dropped."""
+    text = " ".join(unicodedata.normalize("NFKC", question).casefold().split())
+    return _TRAILING.sub("", text)
+
+
+class CacheBackend(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str, session_id: str | None, ttl: int) -> None: ...
+
+    def erase_session(self, session_id: str) -> int:
+        """Remove the entries made by this conversation's answers; how many were still there."""
+
+    def describe(self) -> str: ...
+
+
+class MemoryBackend:
+    """An LRU of at most `entries` values in this process, each expiring after its ttl."""
+
+    def __init__(self, entries: int = 10_000):
+        self.entries = entries
+        self._values: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._sessions: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            found = self._values.get(key)
+            if found is None:
+                return None
+            if found[0] < time.monotonic():
+                del self._values[key]
+                return None
+            self._values.move_to_end(key)
+            return found[1]
+
+    def put(self, key: str, value: str, session_id: str | None, ttl: int) -> None:
+        with self._lock:
+            self._values[key] = (time.monotonic() + ttl, value)
+            self._values.move_to_end(key)
+            while len(self._values) > self.entries:
+                self._values.popitem(last=False)
+            if session_id:
+                self._sessions.setdefault(session_id, set()).add(key)
+
+    def erase_session(self, session_id: str) -> int:
+        with self._lock:
+            keys = self._sessions.pop(session_id, set())
+            return sum(self._values.pop(k, None) is not None for k in keys)
+
+    def describe(self) -> str:
+        return f"memory (up to {self.entries} answers in this process)"
+
+
+class RedisBackend:
+    """Redis at `url`: values with a ttl, and a set of keys per conversation (expiring with them)."""
+
+    def __init__(self, url: str, client: Any = None):
+        self.url = url
+        if client is None:
+            try:
+                import redis
+            except ImportError:
+                raise ConfigError(f"KEFU_CACHE_URL={redact(url)} needs the redis package: pip install 'kefu[redis]'") from None
+            client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
+        self.client = client
+
+    def get(self, key: str) -> str | None:
+        value = self.client.get(key)
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+    def put(self, key: str, value: str, session_id: str | None, ttl: int) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(key, value, ex=ttl)
+        if session_id:
+            index = SESSION_PREFIX + session_id
+            pipe.sadd(index, key)
+            pipe.expire(index, ttl)
+        pipe.execute()
+
+    def erase_session(self, session_id: str) -> int:
+        index = SESSION_PREFIX + session_id
+        try:
+            keys = [k.decode() if isinstance(k, bytes) else k for k in self.client.smembers(index)]
+            removed = int(self.client.delete(*keys)) if keys else 0
+            self.client.delete(index)
+        except Exception as exc:
+            raise KefuError(
+                f"could not erase cached answers of {session_id} from the answer cache at {redact(self.url)}: {exc}. "
+                "Start Redis (or fix KEFU_CACHE_URL) and erase again"
+            ) from exc
+        return removed
+
+    def describe(self) -> str:
+        return f"redis at {redact(self.url)} (shared by every process)"
+
+
+def make_backend(url: str, entries: int = 10_000) -> CacheBackend | None:
+    """The backend KEFU_CACHE_URL names: `memory`, `redis://…`/`rediss://…`/`unix://…`, or `none` (None)."""
+    choice = url.strip()
+    if choice.lower() in ("none", "off", ""):
+        return None
+    if choice.lower() == "memory":
+        return MemoryBackend(entries)
+    if choice.startswith(("redis://", "rediss://", "unix://")):
+        return RedisBackend(choice)
+    raise ConfigError(f"KEFU_CACHE_URL={redact(choice)!r} is not a cache: use memory, none, or redis://host:6379/0")
+
+
+def settings_fingerprint(settings: Settings, backend: str) -> str:
+    """A hash of every setting that changes what an answer says (retrieval, thresholds, audiences, models,
+    generation, the output policy) and of the generator that `KEFU_LLM` resolved to: processes configured
+    alike share entries, and a changed setting never reads an answer made under another."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def dump(group) -> dict[str, Any]:
+        return json.loads(group.model_dump_json())
+
+    g = settings.guardrails
+    patterns = g.blocked_patterns() if g.blocked_patterns_file else []
+    try:
+        kefu_version = version("kefu")
+    except PackageNotFoundError:
+        kefu_version = "dev"
+    parts = {
+        "format": FORMAT,
+        "kefu": kefu_version,
+        "backend": backend,
+        "answer": dump(settings.answer),
+        "retrieval": dump(settings.retrieval),
+        "embedding": dump(settings.embedding),
+        "analysis": dump(settings.analysis),
+        "generation": {k: v for k, v in dump(settings.generation).items() if not k.startswith(("openai_timeout", "llm_batch", "llm_queue"))},
+        "policy": [g.allowed_link_domains, g.allowed_image_hosts, patterns, g.max_message_chars],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class AnswerCache:
+    def __init__(self, backend: CacheBackend, generation: Callable[[], int], fingerprint: Callable[[], str], ttl: int = 86_400):
+        self.backend = backend
+        self._generation = generation  # the knowledge store's, read for every key
+        self._fingerprint = fingerprint  # computed once, on first use
+        self._fingerprint_value: str | None = None
+        self.ttl = ttl
+        self._warned = 0.0
+
+    def key(self, question: str, filters: SearchFilter | None = None) -> str | None:
+        """The key of a conversation-free question, or None when it must not be cached (personal data)."""
+        if find_pii(question):
+            return None
+        if self._fingerprint_value is None:
+            self._fingerprint_value = self._fingerprint()
+        clauses = filters.clauses() if filters is not None else []
+        payload = json.dumps([normalise(question), clauses, self._fingerprint_value, self._generation()], ensure_ascii=False)
+        return KEY_PREFIX + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> Answer | None:
+        """The cached answer (marked `cached`), or None; an unreachable cache is a miss."""
+        try:
+            raw = self.backend.get(key)
+        except Exception as exc:
+            self._warn("read", exc)
+            metrics.CACHE.labels("error").inc()
+            return None
+        metrics.CACHE.labels("hit" if raw else "miss").inc()
+        if not raw:
+            return None
+        value = json.loads(raw)
+        return Answer(value["answer"], value["mode"], value["sources"], language=value["language"],
+                      confidence=value["confidence"], guardrails=value["guardrails"], cached=True)  # fmt: skip
+
+    def put(self, key: str, answer: Answer, session_id: str | None = None) -> None:
+        """Keep a conversation-free answer (FAQ, extractive or generated); other modes are ignored."""
+        if answer.mode not in CACHEABLE_MODES:
+            return
+        value = {"answer": answer.answer, "mode": answer.mode, "sources": answer.sources, "language": answer.language,
+                 "confidence": answer.confidence, "guardrails": answer.guardrails}  # fmt: skip
+        try:
+            self.backend.put(key, json.dumps(value, ensure_ascii=False), session_id, self.ttl)
+        except Exception as exc:
+            self._warn("write", exc)
+
+    def erase_session(self, session_id: str) -> int:
+        """The eraser `app.privacy` calls: entries made by this conversation's answers."""
+        return self.backend.erase_session(session_id)
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned > 60:  # once a minute, not once a request
+            self._warned = now
+            log.warning("answer cache: could not %s (%s: %s); answering without it", what, type(exc).__name__, redact(str(exc)))
