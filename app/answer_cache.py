@@ -14,8 +14,10 @@ write bumps: after an ingest or a delete, in any process, no entry written befor
 
 Backends: `MemoryBackend` (an LRU in this process, the default) and `RedisBackend` (`KEFU_CACHE_URL=redis://…`,
 shared by every worker and node). Each keeps an index from conversation to the entries its answers made, so
-erasing a conversation (`app.privacy`, `kefu erase`) removes them too. A cache that cannot be reached counts as
-a miss (answers go on); an erasure that cannot reach it fails loudly.
+erasing a conversation (`app.privacy`, `kefu erase`) removes them too (the memory backend only holds what its
+own process answered). A cache that cannot be reached counts as a miss (answers go on; logged once per outage,
+metric `kefu_answer_cache{result="error"}`, and not tried again for `RETRY_SECONDS`); an erasure that cannot
+reach it fails loudly.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ CACHEABLE_MODES = (MODE_FAQ, MODE_EXTRACTIVE, MODE_GENERATED)
 KEY_PREFIX = "kefu:answer:"
 SESSION_PREFIX = "kefu:answer-session:"
 FORMAT = 1  # bump when the stored value's shape changes
+RETRY_SECONDS = 15.0  # after a failure the cache is left alone this long (a miss each time, not a 2 s timeout)
 _TRAILING = re.compile(r"[\s?？!！.。,，;；:：~～]+$")
 log = logging.getLogger("kefu.cache")
 
@@ -98,6 +101,10 @@ class MemoryBackend:
         with self._lock:
             keys = self._sessions.pop(session_id, set())
             return sum(self._values.pop(k, None) is not None for k in keys)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
 
     def describe(self) -> str:
         return f"memory (up to {self.entries} answers in this process)"
@@ -158,10 +165,21 @@ def make_backend(url: str, entries: int = 10_000) -> CacheBackend | None:
     raise ConfigError(f"KEFU_CACHE_URL={redact(choice)!r} is not a cache: use memory, none, or redis://host:6379/0")
 
 
+def store_identity(settings: Settings) -> list[str]:
+    """Which knowledge store answers come from, the same in every process that uses it: Elasticsearch's URL
+    (no credentials) and index, or the SQLite store's folder. Two knowledge bases sharing one Redis never
+    read each other's answers, even at the same generation."""
+    s = settings.store
+    if s.store == "elasticsearch":
+        return ["elasticsearch", redact(s.es_url.rstrip("/")), s.es_index]
+    return ["sqlite", str(settings.core.home.expanduser().resolve())]
+
+
 def settings_fingerprint(settings: Settings, backend: str) -> str:
-    """A hash of every setting that changes what an answer says (retrieval, thresholds, audiences, models,
-    generation, the output policy) and of the generator that `KEFU_LLM` resolved to: processes configured
-    alike share entries, and a changed setting never reads an answer made under another."""
+    """A hash of the knowledge store's identity, of every setting that changes what an answer says (retrieval,
+    thresholds, audiences, models, the rewriter, generation, the output policy) and of the generator that
+    `KEFU_LLM` resolved to: processes configured alike share entries, and a changed setting never reads an
+    answer made under another."""
     from importlib.metadata import PackageNotFoundError, version
 
     def dump(group) -> dict[str, Any]:
@@ -177,7 +195,9 @@ def settings_fingerprint(settings: Settings, backend: str) -> str:
         "format": FORMAT,
         "kefu": kefu_version,
         "backend": backend,
+        "store": store_identity(settings),
         "answer": dump(settings.answer),
+        "rewriter": settings.dialogue.rewriter,
         "retrieval": dump(settings.retrieval),
         "embedding": dump(settings.embedding),
         "analysis": dump(settings.analysis),
@@ -188,13 +208,16 @@ def settings_fingerprint(settings: Settings, backend: str) -> str:
 
 
 class AnswerCache:
+    """Keys, reads and writes answers over a backend; a backend that fails is a miss, never an error."""
+
     def __init__(self, backend: CacheBackend, generation: Callable[[], int], fingerprint: Callable[[], str], ttl: int = 86_400):
         self.backend = backend
         self._generation = generation  # the knowledge store's, read for every key
         self._fingerprint = fingerprint  # computed once, on first use
         self._fingerprint_value: str | None = None
         self.ttl = ttl
-        self._warned = 0.0
+        self._down_until = float("-inf")  # while the backend is failing: when to try it again
+        self._lock = threading.Lock()
 
     def key(self, question: str, filters: SearchFilter | None = None) -> str | None:
         """The key of a conversation-free question, or None when it must not be cached (personal data)."""
@@ -207,40 +230,60 @@ class AnswerCache:
         return KEY_PREFIX + hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> Answer | None:
-        """The cached answer (marked `cached`), or None; an unreachable cache is a miss."""
-        try:
-            raw = self.backend.get(key)
-        except Exception as exc:
-            self._warn("read", exc)
+        """The cached answer (marked `cached`), or None; an unreachable cache is a miss (counted `error`)."""
+        if self._resting():
             metrics.CACHE.labels("error").inc()
             return None
-        metrics.CACHE.labels("hit" if raw else "miss").inc()
-        if not raw:
+        try:
+            raw = self.backend.get(key)
+            value = json.loads(raw) if raw else None
+            answer = None if value is None else Answer(
+                value["answer"], value["mode"], value["sources"], language=value["language"],
+                confidence=value["confidence"], guardrails=value["guardrails"], cached=True,
+            )  # fmt: skip
+        except Exception as exc:  # unreachable, or a value this version cannot read: answer without it
+            self._failed("read", exc)
+            metrics.CACHE.labels("error").inc()
             return None
-        value = json.loads(raw)
-        return Answer(value["answer"], value["mode"], value["sources"], language=value["language"],
-                      confidence=value["confidence"], guardrails=value["guardrails"], cached=True)  # fmt: skip
+        self._recovered()
+        metrics.CACHE.labels("miss" if answer is None else "hit").inc()
+        return answer
 
     def put(self, key: str, answer: Answer, session_id: str | None = None) -> None:
-        """Keep a conversation-free answer (FAQ, extractive or generated); other modes are ignored."""
-        if answer.mode not in CACHEABLE_MODES:
+        """Keep a conversation-free answer (FAQ, extractive or generated), recorded as made by `session_id`;
+        other modes are ignored."""
+        if answer.mode not in CACHEABLE_MODES or self._resting():
             return
         value = {"answer": answer.answer, "mode": answer.mode, "sources": answer.sources, "language": answer.language,
                  "confidence": answer.confidence, "guardrails": answer.guardrails}  # fmt: skip
         try:
             self.backend.put(key, json.dumps(value, ensure_ascii=False), session_id, self.ttl)
         except Exception as exc:
-            self._warn("write", exc)
+            self._failed("write", exc)
+            return
+        self._recovered()
 
     def erase_session(self, session_id: str) -> int:
-        """The eraser `app.privacy` calls: entries made by this conversation's answers."""
+        """The eraser `app.privacy` calls: entries made by this conversation's answers. Raises when the
+        backend cannot be reached (an erasure must not pass silently)."""
         return self.backend.erase_session(session_id)
 
     def describe(self) -> str:
         return self.backend.describe()
 
-    def _warn(self, what: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned > 60:  # once a minute, not once a request
-            self._warned = now
-            log.warning("answer cache: could not %s (%s: %s); answering without it", what, type(exc).__name__, redact(str(exc)))
+    def _resting(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        with self._lock:
+            first = self._down_until == float("-inf")
+            self._down_until = time.monotonic() + RETRY_SECONDS
+        if first:  # once per outage, not once per request
+            log.warning("answer cache %s: could not %s (%s: %s); answering without it until it is back",
+                        self.describe(), what, type(exc).__name__, redact(str(exc)))  # fmt: skip
+
+    def _recovered(self) -> None:
+        if self._down_until != float("-inf"):
+            with self._lock:
+                self._down_until = float("-inf")
+            log.warning("answer cache %s is back", self.describe())

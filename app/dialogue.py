@@ -19,7 +19,8 @@ conversation each time) follows the same rules where the conversation's state do
 attempts anywhere in the given conversation are refused, small talk gets its short replies, a request for a
 person is told where people answer, and questions go to the answerer with the given history. Nothing is
 stored but knowledge gaps. Both kinds of turn take an answer to a question asked with no history and no slots
-from the answer cache when it holds one (`app.answer_cache`), and keep it there otherwise.
+from the answer cache when it holds one (`app.answer_cache`), and keep it there otherwise; every answer is
+counted by mode and by whether the cache gave it (`app.metrics.ANSWERS`).
 
 Agents act through the same manager: take a conversation, reply (a message of role `agent`), release it back
 to the assistant, resolve it. Feedback on an answer is stored, and "not helpful" is a knowledge gap too.
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from app import answering, handoff, intents
+from app import answering, handoff, intents, metrics
 from app.answerer import Answerer, Reply
 from app.answering import MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK, Answer
 from app.errors import InputError
@@ -161,9 +162,10 @@ class DialogueManager:
         verdict = detect_injection(text)
         return language, Intent(ATTACK, verdict.score, "injection") if verdict.flagged else self.intents.classify(text)
 
-    def _cache_key(self, text: str, history: Sequence[HistoryItem], slots) -> str | None:
-        """The answer cache's key for a question that depends on no conversation; None otherwise."""
-        if self.cache is None or history or slots:
+    def _cache_key(self, text: str, conversation: Sequence[object], slots) -> str | None:
+        """The answer cache's key for a question that depends on no conversation (nothing said before it, no
+        slots); None otherwise, or when the question holds personal data."""
+        if self.cache is None or conversation or slots:
             return None
         return self.cache.key(text)
 
@@ -208,7 +210,7 @@ class DialogueManager:
                 answer = Answer(say(intent.name, language), mode, language=language)
             else:
                 history = history_items(recent)
-                key = self._cache_key(text, history, slots)
+                key = self._cache_key(text, recent, slots)  # any earlier message, even a note, is a conversation
                 cached = self.cache.get(key) if key else None
                 if cached is not None:
                     answer, cached.query = cached, text
@@ -242,6 +244,7 @@ class DialogueManager:
                 )
                 answer.message_id = stored.id
             answer.status = self.sessions.get(conversation_id).status
+            metrics.ANSWERS.labels(answer.mode, "true" if answer.cached else "false").inc()
             reply.answer = answer
 
         return Reply(pieces)
@@ -291,6 +294,7 @@ class DialogueManager:
             answer.intent = intent.name
             answer.personal_data = sorted({span.type for m in [text, *(h.content for h in history)] for span in find_pii(m)})
             answer.latency_ms = int((time.perf_counter() - started) * 1000)
+            metrics.ANSWERS.labels(answer.mode, "true" if answer.cached else "false").inc()
             reply.answer = answer
 
         return Reply(pieces)

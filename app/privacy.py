@@ -3,9 +3,10 @@ conversations older than KEFU_RETENTION_DAYS removed on their own.
 
 Erasing a conversation removes it with everything that refers to it: its messages, the feedback on them, the
 knowledge-gap records it produced (the database cascades those), its audit records, and whatever other stores
-registered an eraser (the answer cache). A person is found by the customer id their channel gives
-(`conversations.customer_id`) or by the principal that started the conversation (`owner`). Every erasure
-reports what it removed.
+registered an eraser (the answer cache). The other stores are erased first, so an eraser that fails (a Redis
+that cannot be reached) stops the erasure with the conversation still there to erase again. A person is found
+by the customer id their channel gives (`conversations.customer_id`) or by the principal that started the
+conversation (`owner`). Every erasure reports what it removed.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class Privacy:
                 ("feedback", Feedback, Feedback.conversation_id),
                 ("messages", Message, Message.conversation_id),
             )
+            for name, erase in self.erasers.items():  # first: one that fails leaves the conversations to erase again
+                counts[name] = counts.get(name, 0) + sum(erase(i) for i in part)
             with self.db.write() as db:
                 for name, table, column in tables:  # counted first: deleting messages cascades to feedback
                     counts[name] += db.scalar(select(func.count()).select_from(table).where(column.in_(part))) or 0
@@ -70,7 +73,5 @@ class Privacy:
                     db.execute(delete(table).where(column.in_(part)))
                 counts["audit_records"] += db.execute(delete(AuditRecord).where(AuditRecord.session_id.in_(part))).rowcount or 0
                 counts["conversations"] += db.execute(delete(Conversation).where(Conversation.id.in_(part))).rowcount or 0
-            for name, erase in self.erasers.items():
-                counts[name] = counts.get(name, 0) + sum(erase(i) for i in part)
         counts["sessions"] = list(ids)
         return counts

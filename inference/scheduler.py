@@ -146,6 +146,8 @@ class BatchingGenerator:
         batch = [r for r in batch if not r.cancelled]
         if batch and self.on_batch is not None:
             self.on_batch(len(batch), left)
+        elif not batch and self.on_queue is not None:  # every request taken had left: the queue still shrank
+            self.on_queue(left)
         return batch
 
     def _run(self) -> None:

@@ -30,6 +30,9 @@ POSTGRES_SKIP_REASON = (
     "KEFU_TEST_DATABASE_URL=postgresql://user:password@host/db"
 )
 
+# The Redis tier (the shared answer cache): a server started from Debian's package (tests/redis_server.py).
+REDIS_SKIP_REASON = "no redis-server: install Debian's `redis-server` package (as `.ci/run` does)"
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -58,6 +61,29 @@ def postgres_server():
     server = PostgresServer(bindir).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A Redis server for the session, started from Debian's `redis-server` on a free loopback port with nothing
+    persisted; skipped (failed under CI=true) with the reason where the package is missing."""
+    from redis_server import RedisServer, find_redis_server
+
+    binary = find_redis_server()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(REDIS_SKIP_REASON)
+        pytest.skip(REDIS_SKIP_REASON)
+    server = RedisServer(binary).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The URL of the session's Redis server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
