@@ -225,11 +225,19 @@ class Components:
 
     @component
     def sessions(self):
-        """The conversations; opening them first removes those past KEFU_RETENTION_DAYS (when set)."""
+        """The conversations; opening them first removes those past KEFU_RETENTION_DAYS (when set). A store
+        that cannot erase now (a Redis answer cache out of reach) leaves them for the next start or `kefu erase
+        --expired`, logged: answering does not wait for it."""
+        import logging
+
+        from app.errors import KefuError
         from app.sessions import SessionStore
 
         if self.settings.guardrails.retention_days:
-            self.privacy.purge_older_than(self.settings.guardrails.retention_days)
+            try:
+                self.privacy.purge_older_than(self.settings.guardrails.retention_days)
+            except KefuError as exc:
+                logging.getLogger(__name__).error("retention: expired conversations kept for now: %s", exc)
         return SessionStore(self.database)
 
     @component

@@ -287,3 +287,28 @@ def test_two_processes_share_the_cache_through_redis(use_kb, redis_url, tmp_path
         assert b"li.wei" not in key
     values = [v.decode() for v in map(redis.Redis.from_url(redis_url).get, redis.Redis.from_url(redis_url).scan_iter("kefu:answer:*"))]
     assert len(values) == 1 and not any("li.wei" in v for v in values)
+
+
+def test_retention_at_start_waits_for_an_unreachable_redis_and_answers_meanwhile(use_kb, monkeypatch, caplog):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.schema import Conversation, utcnow
+    from app.services import KefuService
+
+    service = KefuService()
+    service.ask(SHIPPING, "old")
+    with service.components.database.write() as db:
+        db.execute(update(Conversation).where(Conversation.id == "old").values(updated_at=utcnow() - timedelta(days=40)))
+    service.close()
+    monkeypatch.setenv("KEFU_RETENTION_DAYS", "30")
+    monkeypatch.setenv("KEFU_CACHE_URL", f"redis://127.0.0.1:{_closed_port()}/0")
+    restarted = KefuService()
+    try:
+        with caplog.at_level(logging.ERROR, logger="app.components"):
+            assert restarted.ask(RETURNS).mode == "extractive"
+        assert "old" in [c.id for c in restarted.conversations()]  # kept until the cache can be erased too
+        assert any("expired conversations kept for now" in r.getMessage() for r in caplog.records)
+    finally:
+        restarted.close()

@@ -47,7 +47,8 @@ def ask(question: str | None, session_id: str | None, as_json: bool, questions: 
 
 def print_answer_footer(answer) -> None:
     message = f" · message {answer.message_id}" if answer.message_id else ""
-    click.secho(f"[{answer.mode} · {answer.latency_ms} ms · session {answer.session_id}{message}]", dim=True)
+    cached = " · cached" if answer.cached else ""
+    click.secho(f"[{answer.mode}{cached} · {answer.latency_ms} ms · session {answer.session_id}{message}]", dim=True)
     for i, source in enumerate(answer.sources, start=1):
         where = source["title"] + (f" > {source['section']}" if source.get("section") and source["section"] != source["title"] else "")
         page = f", p. {source['page']}" if source.get("page") else ""
