@@ -46,6 +46,8 @@ CACHEABLE_MODES = (MODE_FAQ, MODE_EXTRACTIVE, MODE_GENERATED)
 KEY_PREFIX = "kefu:answer:"
 SESSION_PREFIX = "kefu:answer-session:"
 FORMAT = 1  # bump when the stored value's shape changes
+# generation settings that change how answers are served, not what they say
+HOW_NOT_WHAT = ("openai_timeout", "llm_batch", "llm_queue")
 RETRY_SECONDS = 15.0  # after a failure the cache is left alone this long (a miss each time, not a 2 s timeout)
 _TRAILING = re.compile(r"[\s?？!！.。,，;；:：~～]+$")
 log = logging.getLogger("kefu.cache")
@@ -201,7 +203,7 @@ def settings_fingerprint(settings: Settings, backend: str) -> str:
         "retrieval": dump(settings.retrieval),
         "embedding": dump(settings.embedding),
         "analysis": dump(settings.analysis),
-        "generation": {k: v for k, v in dump(settings.generation).items() if not k.startswith(("openai_timeout", "llm_batch", "llm_queue"))},
+        "generation": {k: v for k, v in dump(settings.generation).items() if not k.startswith(HOW_NOT_WHAT)},
         "policy": [g.allowed_link_domains, g.allowed_image_hosts, patterns, g.max_message_chars],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -115,7 +115,8 @@ def test_the_cache_setting_chooses_the_backend():
 
 
 def test_the_same_first_question_in_a_new_conversation_is_answered_from_the_cache(service):
-    hits, cached_answers = sample("kefu_answer_cache_total", {"result": "hit"}), sample("kefu_answers_total", {"mode": "extractive", "cached": "true"})
+    hits = sample("kefu_answer_cache_total", {"result": "hit"})
+    cached_answers = sample("kefu_answers_total", {"mode": "extractive", "cached": "true"})
     searched = sample("kefu_retrieval_seconds_count")
     first = service.ask(RETURNS)
     assert sample("kefu_retrieval_seconds_count") > searched  # the first answer searched
@@ -283,10 +284,10 @@ def test_two_processes_share_the_cache_through_redis(use_kb, redis_url, tmp_path
     assert second["session_id"] != first["session_id"]
     personal = "Do you ship internationally? My email is li.wei@example.com"
     assert ask(personal)["cached"] is False
-    for key in redis.Redis.from_url(redis_url).scan_iter("*"):
-        assert b"li.wei" not in key
-    values = [v.decode() for v in map(redis.Redis.from_url(redis_url).get, redis.Redis.from_url(redis_url).scan_iter("kefu:answer:*"))]
-    assert len(values) == 1 and not any("li.wei" in v for v in values)
+    client = redis.Redis.from_url(redis_url)
+    assert not any(b"li.wei" in key for key in client.scan_iter("*"))
+    values = [client.get(key).decode() for key in client.scan_iter("kefu:answer:*")]
+    assert len(values) == 1 and not any("li.wei" in v for v in values)  # only the first question's answer
 
 
 def test_retention_at_start_waits_for_an_unreachable_redis_and_answers_meanwhile(use_kb, monkeypatch, caplog):
@@ -312,3 +313,19 @@ def test_retention_at_start_waits_for_an_unreachable_redis_and_answers_meanwhile
         assert any("expired conversations kept for now" in r.getMessage() for r in caplog.records)
     finally:
         restarted.close()
+
+
+def test_the_fingerprint_follows_what_changes_answers_and_the_store_but_not_how_they_are_served(tmp_path):
+    from app.answer_cache import settings_fingerprint
+    from app.settings import Settings
+
+    def fingerprint(home: Path = tmp_path / "a", backend: str = "extractive", **groups) -> str:
+        return settings_fingerprint(Settings(core={"home": home}, **groups), backend)
+
+    base = fingerprint()
+    assert fingerprint() == base
+    assert fingerprint(answer={"max_sources": 2}) != base
+    assert fingerprint(answer={"answer_audiences": "public,staff"}) != base
+    assert fingerprint(backend="transformers") != base
+    assert fingerprint(home=tmp_path / "b") != base  # another knowledge base
+    assert fingerprint(generation={"llm_batch_window_ms": 0, "llm_queue": 8}) == base
