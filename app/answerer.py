@@ -22,7 +22,7 @@ from typing import Any
 
 from app import answering, metrics
 from app.answering import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
-from app.citations import CitationStream, check_citations
+from app.citations import CitationStream, attribute, check_citations
 from app.errors import ConfigError, InputError
 from app.output_policy import LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
 from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
@@ -334,6 +334,9 @@ class Answerer:
                 stream.close()  # a reader that left (or a stop) ends the generation, not only this loop
             if hasattr(stream, "stats"):
                 metrics.observe_generation(stream.stats)
+        if not shown.blocked and (repair := _attribution("".join(pieces), prompt)):
+            pieces.append(repair)
+            yield shown.feed(citations.feed(repair))
         yield shown.feed(citations.flush()) + shown.flush()
         answer = None if shown.blocked else self._generated("".join(pieces), grounded, prompt)
         if answer is None:  # nothing readable, or nothing a customer may see: quote the passages instead
@@ -361,6 +364,7 @@ class Answerer:
             prompts = [self._prompt(g, (), generator) for _, g in grounded]
             texts = generator.generate_batch([p.messages for p in prompts], self.max_new_tokens)
             for (i, g), prompt, text in zip(grounded, prompts, texts):
+                text += _attribution(text, prompt)
                 results[i] = self._generated(text, g, prompt) or self._extractive(g)
         elapsed = int((time.perf_counter() - started) * 1000)
         answers = [a for a in results if a is not None]
@@ -368,6 +372,17 @@ class Answerer:
             answer.latency_ms = elapsed
             answer.query = question
         return answers
+
+
+def _attribution(text: str, prompt: Prompt) -> str:
+    """A citation to append to a generated answer that cites no passage but restates one (`citations.attribute`);
+    "" when it cites one already or restates none."""
+    if check_citations(text, len(prompt.passages)).cited:
+        return ""
+    number = attribute(text, [p.text for p in prompt.passages])
+    if number is None:
+        return ""
+    return f"[{number}]" if text[-1:].isspace() else f" [{number}]"
 
 
 def _abstained(decided: Answer | Grounded) -> bool:

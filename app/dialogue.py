@@ -126,10 +126,13 @@ def abstention_streak(recent: Sequence[MessageRecord]) -> int:
 
 def history_items(recent: Sequence[MessageRecord]) -> list[HistoryItem]:
     """Recent messages as the answerer sees the conversation: the customer's (with the standalone query their
-    answer searched), the answers and agents' replies; holding replies, small talk and system notes left out."""
+    answer searched), the answers and agents' replies; holding replies, small talk, system notes and refused
+    injection attempts (the message and its refusal: never context for a prompt) left out."""
     searched = {m.reply_to: m.query for m in recent if m.role == "assistant" and m.reply_to is not None}
     items = []
     for m in recent:
+        if m.intent == ATTACK:
+            continue
         if m.role == "user":
             items.append(HistoryItem("user", m.content, searched.get(m.id)))
         elif m.role == "agent" or (m.role == "assistant" and m.mode not in (MODE_HANDOFF, MODE_SMALLTALK)):

@@ -10,6 +10,7 @@ stops the others. A document with instruction-like sentences (a planted prompt i
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -193,7 +194,7 @@ class Ingestion:
         $KEFU_HOME/uploads by a hash of the label, and the same name uploaded again replaces its document."""
         chosen = labels(collection, audience)
         folder = self.c.settings.core.home / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         limit_mb = self.c.settings.ingest.max_file_mb
         jobs: list[FileJob] = []
         for name, data in uploads:
@@ -205,7 +206,7 @@ class Ingestion:
                 jobs.append((Path(label), None, f"{label} is larger than {limit_mb} MB (KEFU_MAX_FILE_MB)"))
                 continue
             stored = folder / (hashlib.sha1(label.encode("utf-8")).hexdigest()[:20] + Path(label).suffix.lower())
-            stored.write_bytes(data)
+            _write_owner_only(stored, data)
             jobs.append((stored, label, None))
         return self._run(jobs, chosen, on_file, on_progress)
 
@@ -266,3 +267,11 @@ class Ingestion:
         if gone:
             self.c.store.delete_documents(gone)
         return gone
+
+
+def _write_owner_only(path: Path, data: bytes) -> None:
+    """An uploaded file, readable and writable by Kefu's user only (uploads may hold anything a company has)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(path, 0o600)  # a file uploaded before under the same name keeps its old mode otherwise

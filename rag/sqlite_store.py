@@ -17,6 +17,7 @@ keep reading the old snapshot (WAL) until it commits.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -96,14 +97,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _owner_only(path: Path) -> None:
+    """A company's documents (and their passages) are readable and writable by the store's owner only."""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            os.chmod(candidate, 0o600)
+        except OSError:
+            pass  # not there yet, or a file system without modes
+
+
 class SQLiteStore:
     """`KnowledgeStore` over one SQLite file. One connection, serialised by a lock; safe across threads."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            _owner_only(self.path)  # before the first write: SQLite gives -wal and -shm the main file's mode
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")

@@ -3,6 +3,7 @@ random checkpoint for the mechanics, SmolLM2-135M for a real grounded answer), l
 chat page streaming."""
 
 import json
+import re
 
 import pytest
 from conftest import ROOT, kefu, kefu_json
@@ -164,3 +165,40 @@ def test_a_model_forced_to_copy_its_instructions_never_shows_them(tiny_llm, monk
     assert answer.mode == "extractive" and "[1]" in answer.answer  # the passages are quoted instead
     assert all(canary not in m.content for m in service.history("leaky"))
     assert "leak" in answer.guardrails
+
+
+def test_a_generated_answer_that_forgets_its_citation_cites_the_passage_it_restates(use_kb):
+    """Small models often restate a passage without its [n]: the answer is attributed (streamed and stored
+    alike); one that restates nothing given is left uncited."""
+    from app.services import KefuService
+
+    class Scripted:
+        context_tokens = 4096
+
+        def __init__(self, text):
+            self.text = text
+
+        def count_tokens(self, text: str) -> int:
+            return len(text.split())
+
+        def stream(self, messages, max_new_tokens=None):
+            yield from self.text.split(" ")[:1]
+            for word in self.text.split(" ")[1:]:
+                yield " " + word
+
+    service = KefuService()
+    service.components.__dict__["generator"] = Scripted(
+        "We ship to the United States, Canada, the United Kingdom, the European Union, Hong Kong, Singapore and mainland China."
+    )
+    reply = service.ask_stream("Which countries do you ship to?", session_id="forgot")
+    streamed = "".join(reply)
+    answer = reply.answer
+    assert answer.mode == "generated" and streamed.strip() == answer.answer
+    assert re.search(r"mainland China\. \[[12]\]$", answer.answer), answer.answer
+    cited = [s for s in answer.sources if s["cited"]]
+    assert len(cited) == 1 and "Canada" in cited[0]["text"]
+
+    service.components.__dict__["generator"] = Scripted("Our drones fly parcels over the Alps every morning at dawn.")
+    answer = service.ask("Which countries do you ship to?", session_id="invented")
+    assert answer.mode == "generated" and not any(s["cited"] for s in answer.sources)
+    service.close()

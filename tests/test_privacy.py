@@ -121,3 +121,21 @@ def test_passwords_in_urls_never_show(use_kb, monkeypatch, capsys):
         told = customer_message(exc)
     assert "hunter2" not in told and "127.0.0.1" not in told and "reference" in told
     assert "hunter2" not in capsys.readouterr().err
+
+
+def test_the_knowledge_store_and_uploads_are_readable_by_their_owner_only(tmp_path, monkeypatch):
+    from app.services import KefuService
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("KEFU_HOME", str(home))
+    monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path / 'sessions.db'}")
+    service = KefuService()
+    report = service.ingest_uploads([("prices.md", b"# Prices\n\nThe Aurora lamp costs 49 euros.\n")])
+    assert report.summary["indexed"] == 1
+    store = home / "knowledge.sqlite3"
+    modes = {p.name: p.stat().st_mode & 0o777 for p in home.iterdir() if p.name.startswith("knowledge.sqlite3")}
+    assert store.name in modes and set(modes.values()) == {0o600}, modes
+    uploads = home / "uploads"
+    assert uploads.stat().st_mode & 0o777 == 0o700
+    assert [p.stat().st_mode & 0o777 for p in uploads.iterdir()] == [0o600]
+    service.close()

@@ -3,7 +3,7 @@ and the citation check."""
 
 import pytest
 
-from app.citations import CitationStream, check_citations
+from app.citations import CitationStream, attribute, check_citations
 from app.prompting import SYSTEM, HistoryTurn, Passage, build_prompt, example_turns, user_message
 
 
@@ -104,3 +104,20 @@ def test_streamed_citations_match_the_checked_text_however_split():
         streamed = s.feed(text[:i]) + s.feed(text[i:]) + s.flush()
         assert check_citations(streamed, 3).text == expected, f"split at {i}"
         assert "[7]" not in streamed and "[1, 9]" not in streamed
+
+
+SHIPPING = "Lumen Electronics ships to the United States, Canada, the United Kingdom, the European Union, Hong Kong, Singapore and mainland China."
+RETURNS = "Unopened items can be returned within 30 days of delivery for a full refund."
+
+
+def test_an_uncited_answer_that_restates_a_passage_is_attributed_to_it():
+    answer = "We ship to the United States, Canada, the United Kingdom, the EU, Hong Kong, Singapore and mainland China."
+    assert attribute(answer, [RETURNS, SHIPPING]) == 2
+    assert attribute("商品签收后七天内可以无理由退货。", ["配送需要三到五天。", "商品签收后七天内支持无理由退货，需保持包装完好。"]) == 2
+
+
+def test_an_answer_the_passages_do_not_hold_gets_no_citation():
+    assert attribute("We deliver to the Moon and to Mars by rocket every Tuesday afternoon.", [RETURNS, SHIPPING]) is None
+    assert attribute("Yes.", [RETURNS, SHIPPING]) is None  # too short to say where it came from
+    assert attribute("We ship to Canada, but returns take thirty days and cost nothing extra.", [RETURNS, SHIPPING]) is None
+    assert attribute(SHIPPING, []) is None
