@@ -82,7 +82,7 @@ def response_for(exc: BaseException, rid: str) -> JSONResponse:
         from app import metrics
 
         metrics.REFUSED_BUSY.labels("model_queue").inc()
-        return error_response(503, f"{exc} (the server is busy)" if "busy" not in str(exc) else str(exc), exc.retry_after)
+        return error_response(503, str(exc), exc.retry_after)
     retry = getattr(exc, "retry_after", None) if status == 429 else None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, str(exc), retry, headers)
@@ -95,8 +95,10 @@ def install(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        if first.get("type") == "json_invalid":
-            return error_response(400, "the request body is not valid JSON: send a JSON object with Content-Type: application/json")
+        if first.get("type") == "json_invalid" or tuple(first.get("loc", ())) == ("body",):
+            return error_response(
+                400, "the request body is not valid JSON: send a JSON object with Content-Type: application/json"
+            )
         return error_response(400, f"{where}: {first.get('msg', 'invalid value')}")
 
     @app.exception_handler(HTTPException)

@@ -91,7 +91,9 @@ class ApiKeys:
         """The principal a key stands for; AuthenticationError when it is malformed, unknown or revoked."""
         key = (key or "").strip()
         if not KEY_RE.match(key):
-            raise AuthenticationError("the API key is malformed: send `Authorization: Bearer kefu_...` with a key from `kefu keys create`")
+            raise AuthenticationError(
+                "the API key is malformed: send `Authorization: Bearer kefu_...` with a key from `kefu keys create`"
+            )
         with self.db.read() as db:
             row = db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
         if row is None or not secrets.compare_digest(row.key_hash, hash_key(key)):

@@ -42,7 +42,8 @@ MESSAGES = {
     "no_handoff": {
         "en": "I can't connect you with a person from this chat. Please contact our support team through our "
         "website's help page; I can still answer questions about our products and services here.",
-        "zh": "抱歉，在这里无法为您转接人工客服。请通过我们网站的帮助页面联系客服团队；您也可以继续在这里向我咨询产品和服务相关的问题。",
+        "zh": "抱歉，在这里无法为您转接人工客服。请通过我们网站的帮助页面联系客服团队；"
+        "您也可以继续在这里向我咨询产品和服务相关的问题。",
     },
 }
 
@@ -84,7 +85,8 @@ def split_conversation(messages: Sequence[ChatMessage], keep: int) -> tuple[str,
     last = messages[-1]
     if last.role != "user":
         raise InputError(f"the last message has role {last.role!r}: end `messages` with the customer's (role `user`)")
-    earlier = [HistoryItem(m.role, m.content) for m in messages[:-1] if m.role in ("user", "assistant") and m.content.strip()]
+    earlier = [HistoryItem(m.role, m.content) for m in messages[:-1]
+               if m.role in ("user", "assistant") and m.content.strip()]  # fmt: skip
     return last.content, earlier[-keep:] if keep else []
 
 

@@ -19,7 +19,8 @@ from app.cli.base import get_service, main, print_json
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default KEFU_SERVE_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default KEFU_SERVE_PORT, 8080).")
-@click.option("--workers", default=None, type=click.IntRange(1, 64), help="Worker processes (default KEFU_SERVE_WORKERS, 1).")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes (default KEFU_SERVE_WORKERS, 1).")  # fmt: skip
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Start the HTTP API: OpenAI-compatible /v1/chat/completions, REST under /api/v1, docs at /docs."""
     from app.settings import load_settings
@@ -28,7 +29,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     host, port = host or settings.serve_host, port or settings.serve_port
     workers = workers or settings.serve_workers
     click.echo(f"Kefu's API is starting on http://{host}:{port} (docs at /docs)", err=True)
-    os.execv(sys.executable, [sys.executable, "-m", "api", "--host", host, "--port", str(port), "--workers", str(workers)])
+    argv = [sys.executable, "-m", "api", "--host", host, "--port", str(port), "--workers", str(workers)]
+    os.execv(sys.executable, argv)
 
 
 @main.group()
