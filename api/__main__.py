@@ -9,19 +9,25 @@ with the query string, which may hold what a customer searched for).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import shutil
 import sys
 import tempfile
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    requests = logging.getLogger("kefu.api")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    requests.addHandler(handler)
-    requests.propagate = False
+def log_config() -> dict:
+    """Logging for every worker (uvicorn applies it in each): the `kefu.api` request lines as bare JSON, everything
+    else with time, level and logger, on stderr."""
+    stderr = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"format": "%(message)s"},
+                       "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"requests": {**stderr, "formatter": "json"}, "default": {**stderr, "formatter": "plain"}},
+        "loggers": {"kefu.api": {"handlers": ["requests"], "level": "INFO", "propagate": False}},
+        "root": {"handlers": ["default"], "level": "INFO"},
+    }  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,13 +45,17 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as exc:
         sys.exit(f"Error: {exc}")
     host, port, workers = args.host or serve.serve_host, args.port or serve.serve_port, args.workers or serve.serve_workers
+    made = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kefu-metrics-")
-    configure_logging()
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kefu-metrics-")
     import uvicorn
 
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False,
-                log_config=None, timeout_graceful_shutdown=10)  # fmt: skip
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False,
+                    log_config=log_config(), timeout_graceful_shutdown=10)  # fmt: skip
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 if __name__ == "__main__":

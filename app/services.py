@@ -10,6 +10,7 @@ Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees ev
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -53,6 +54,7 @@ class KefuService:
         self._warm_up: WarmUp | None = None
         self._stateless_chat: StatelessChat | None = None
         self._api_keys: ApiKeys | None = None
+        self._lock = threading.Lock()  # the two above are set once
 
     # -- ingest -------------------------------------------------------------------------------------------
 
@@ -188,11 +190,14 @@ class KefuService:
 
     @property
     def stateless_chat(self) -> StatelessChat:
+        """The stateless turn (`app.completions`), over the same answerer and intents as conversations."""
         if self._stateless_chat is None:
             from app.completions import StatelessChat
 
-            c = self.components
-            self._stateless_chat = StatelessChat(c.answerer, c.intents, c.products, self.settings.dialogue.history_messages)
+            c = self.components  # each built once under its own lock; this wrapper holds no state
+            chat = StatelessChat(c.answerer, c.intents, c.products, self.settings.dialogue.history_messages)
+            with self._lock:
+                self._stateless_chat = self._stateless_chat or chat
         return self._stateless_chat
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
@@ -308,7 +313,9 @@ class KefuService:
         if self._api_keys is None:
             from app.api_keys import ApiKeys
 
-            self._api_keys = ApiKeys(self.components.database)
+            keys = ApiKeys(self.components.database)
+            with self._lock:
+                self._api_keys = self._api_keys or keys
         return self._api_keys
 
     def sign_in(self, name: str, password: str, client: str = "") -> SignIn:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from app.auth import ROLES
+from app.auth import LOCAL_OPERATOR, ROLES
 from app.cli.base import get_service, main, print_json
 
 
@@ -44,7 +44,9 @@ def keys() -> None:
 @click.option("--label", default=None, help="A name to recognise the key by (a site, a bot, a person).")
 def create(role: str, label: str | None) -> None:
     """Create a key; it is printed once, as the last line (only its hash is kept)."""
-    made = get_service().api_keys.create(role, label)
+    service = get_service()
+    with service.components.audit.action("create_key", LOCAL_OPERATOR):
+        made = service.api_keys.create(role, label)
     r = made.record
     click.echo(f"Created {r.role} key {r.id} (prefix {r.prefix}{', ' + r.label if r.label else ''}). "
                "Keep it now: it cannot be shown again.")  # fmt: skip
@@ -71,5 +73,7 @@ def list_keys(as_json: bool) -> None:
 @click.argument("which", metavar="ID|PREFIX")
 def revoke(which: str) -> None:
     """Revoke a key: every request with it is refused from now on."""
-    r = get_service().api_keys.revoke(which)
+    service = get_service()
+    with service.components.audit.action("revoke_key", LOCAL_OPERATOR):
+        r = service.api_keys.revoke(which)
     click.echo(f"Revoked key {r.id} (prefix {r.prefix}).")
