@@ -6,11 +6,12 @@ Front ends that serve more than their operator (the web app, the HTTP API) call 
 directly for anything privileged: `AccessControl(service, principal)`. The CLI is the local operator
 (`auth.LOCAL_OPERATOR`, an admin) and may call the service itself.
 
-- customers: ask in a conversation they started (or hold the id of), read it, rate its answers, ask for a person;
-- agents: the queue, any transcript, suggested replies, replies, take / release / resolve, save an answer as an
+- customers: ask in a conversation they started (or hold the id of), read it, rate its answers, ask for a person,
+  erase it; chat statelessly (`app.completions`);
+- agents: the queue, any transcript, search, suggested replies, replies, take / release / resolve, save an answer as an
   FAQ entry, batch answering (questions or an uploaded sheet), knowledge gaps;
-- admins: documents (upload, list, delete), the retrieval test, insights, staff accounts, and everything agents
-  may do.
+- admins: documents (upload, list, delete), the retrieval test, insights, staff accounts, erasing any
+  conversation, and everything agents may do.
 
 Signing in is not a role-checked call: front ends turn credentials into a principal with `KefuService.sign_in`
 and `KefuService.principal` (`app.users`), then build this with it.
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from app.answering import Answer
     from app.assist import SavedFaq, Suggestion
     from app.batch import BatchProgress, Table, UploadedBatch
+    from app.completions import ChatMessage
     from app.insights import Insights
     from app.users import UserRecord
     from rag.retrieval import SearchHit
@@ -76,6 +78,20 @@ class AccessControl:
         return self.service.ask_stream(
             question, session_id, owner=self.principal.id or None, customer_id=customer_id, actor=self.principal
         )
+
+    def complete_stream(self, messages: Sequence[ChatMessage]) -> Reply:
+        """The answer to a conversation the caller holds (`app.completions`): nothing stored, so nothing to own."""
+        require(self.principal, CUSTOMER, "chat")
+        return self.service.complete_stream(messages, actor=self.principal)
+
+    def erase(self, session_id: str) -> dict[str, Any]:
+        """Erase a conversation: its customer may erase their own, an admin any; agents may not."""
+        require(self.principal, CUSTOMER, "erase a conversation")
+        if self.principal.can(AGENT):
+            require(self.principal, ADMIN, "erase a conversation")
+        else:
+            self._own(session_id)
+        return self.service.erase(session_id=session_id, actor=self.principal)
 
     def _exists(self, session_id: str) -> bool:
         from app.errors import NotFoundError
@@ -156,6 +172,11 @@ class AccessControl:
         require(self.principal, AGENT, "answer a batch")
         with self._audited("batch"):
             return self.service.answer_upload(name, data, column, output_format, on_progress)
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
+        """Search the knowledge base (every audience: staff see internal documents too)."""
+        require(self.principal, AGENT, "search the knowledge base")
+        return self.service.search(query, k=k, mode=mode)
 
     def gaps(self, limit: int = 20) -> list[GapGroup]:
         require(self.principal, AGENT, "see the knowledge gaps")

@@ -1,7 +1,7 @@
 """Services: the one API every front end (CLI, Streamlit, benchmarks) calls. A thin facade: the work is done
 by the components (`app.components`, built lazily from Settings under locks), ingestion (`app.ingestion`),
-knowledge-base management (`app.knowledge`), the stateless answerer (`app.answerer`) and the dialogue manager
-(`app.dialogue`).
+knowledge-base management (`app.knowledge`), the stateless answerer (`app.answerer`), the dialogue manager
+(`app.dialogue`), stateless chat completions (`app.completions`) and API keys (`app.api_keys`).
 
 Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe to share between threads.
 Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees every document unless given a
@@ -10,6 +10,7 @@ Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees ev
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
     from app.answering import Answer
     from app.assist import SavedFaq, Suggestion
     from app.auth import Principal
+    from app.api_keys import ApiKeys
     from app.batch import BatchProgress, Table, UploadedBatch
+    from app.completions import ChatMessage, StatelessChat
     from app.feedback import FeedbackRecord
     from app.gaps import GapGroup
     from app.insights import Insights
@@ -49,6 +52,9 @@ class KefuService:
         self.ingestion = Ingestion(self.components)
         self.knowledge = KnowledgeBase(self.components)
         self._warm_up: WarmUp | None = None
+        self._stateless_chat: StatelessChat | None = None
+        self._api_keys: ApiKeys | None = None
+        self._lock = threading.Lock()  # the two above are set once
 
     # -- ingest -------------------------------------------------------------------------------------------
 
@@ -149,6 +155,50 @@ class KefuService:
                 c.audit.record(entry, int((time.perf_counter() - started) * 1000))
 
         return Reply(pieces)
+
+    def complete_stream(self, messages: Sequence[ChatMessage], actor: Principal = LOCAL_OPERATOR) -> Reply:
+        """The answer to the last customer message of a conversation the caller holds (OpenAI-style messages),
+        streamed; nothing is stored (`app.completions`). Rate-limited per client like a turn, and recorded in
+        the audit log as one (without a session)."""
+        from app.answerer import Reply
+
+        c = self.components
+        entry = AuditEntry("turn", actor, prompt_chars=len(messages[-1].content) if messages else 0)
+        started = time.perf_counter()
+        try:
+            c.check_index()
+            c.limiter.check(actor, None)
+            inner = self.stateless_chat.reply(messages)
+        except BaseException as exc:
+            entry.error_code = type(exc).__name__[:32]
+            c.audit.record(entry, int((time.perf_counter() - started) * 1000))
+            raise
+
+        def pieces(reply: Reply):
+            try:
+                yield from inner
+                answer = inner.finish()
+                reply.answer, reply.prompt = answer, inner.prompt
+                entry.mode, entry.answer_chars, entry.verdicts = answer.mode, len(answer.answer), answer.verdicts()
+            except BaseException as exc:
+                entry.error_code = type(exc).__name__[:32]
+                raise
+            finally:
+                c.audit.record(entry, int((time.perf_counter() - started) * 1000))
+
+        return Reply(pieces)
+
+    @property
+    def stateless_chat(self) -> StatelessChat:
+        """The stateless turn (`app.completions`), over the same answerer and intents as conversations."""
+        if self._stateless_chat is None:
+            from app.completions import StatelessChat
+
+            c = self.components  # each built once under its own lock; this wrapper holds no state
+            chat = StatelessChat(c.answerer, c.intents, c.products, self.settings.dialogue.history_messages)
+            with self._lock:
+                self._stateless_chat = self._stateless_chat or chat
+        return self._stateless_chat
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answer many independent questions (batch FAQ answering): one batched search and generation."""
@@ -256,6 +306,17 @@ class KefuService:
     @property
     def users(self) -> UserStore:
         return self.components.users
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        """The HTTP API's keys (`app.api_keys`)."""
+        if self._api_keys is None:
+            from app.api_keys import ApiKeys
+
+            keys = ApiKeys(self.components.database)
+            with self._lock:
+                self._api_keys = self._api_keys or keys
+        return self._api_keys
 
     def sign_in(self, name: str, password: str, client: str = "") -> SignIn:
         return self.components.users.sign_in(name, password, client)
