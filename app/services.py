@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.audit import AuditEntry
 from app.auth import LOCAL_OPERATOR, Principal
+from app.completions import split_conversation
 from app.components import Components
 from app.errors import InputError
 from app.ingestion import IngestProgress, IngestReport, Ingestion
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from app.auth import Principal
     from app.api_keys import ApiKeys
     from app.batch import BatchProgress, Table, UploadedBatch
-    from app.completions import ChatMessage, StatelessChat
+    from app.completions import ChatMessage
     from app.feedback import FeedbackRecord
     from app.gaps import GapGroup
     from app.insights import Insights
@@ -52,7 +53,6 @@ class KefuService:
         self.ingestion = Ingestion(self.components)
         self.knowledge = KnowledgeBase(self.components)
         self._warm_up: WarmUp | None = None
-        self._stateless_chat: StatelessChat | None = None
         self._api_keys: ApiKeys | None = None
         self._lock = threading.Lock()  # the two above are set once
 
@@ -168,7 +168,8 @@ class KefuService:
         try:
             c.check_index()
             c.limiter.check(actor, None)
-            inner = self.stateless_chat.reply(messages)
+            question, history = split_conversation(messages, self.settings.dialogue.history_messages)
+            inner = c.dialogue.respond(question, history)
         except BaseException as exc:
             entry.error_code = type(exc).__name__[:32]
             c.audit.record(entry, int((time.perf_counter() - started) * 1000))
@@ -187,18 +188,6 @@ class KefuService:
                 c.audit.record(entry, int((time.perf_counter() - started) * 1000))
 
         return Reply(pieces)
-
-    @property
-    def stateless_chat(self) -> StatelessChat:
-        """The stateless turn (`app.completions`), over the same answerer and intents as conversations."""
-        if self._stateless_chat is None:
-            from app.completions import StatelessChat
-
-            c = self.components  # each built once under its own lock; this wrapper holds no state
-            chat = StatelessChat(c.answerer, c.intents, c.products, self.settings.dialogue.history_messages)
-            with self._lock:
-                self._stateless_chat = self._stateless_chat or chat
-        return self._stateless_chat
 
     def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
         """Answer many independent questions (batch FAQ answering): one batched search and generation."""
