@@ -13,6 +13,7 @@ from conftest import kefu
 
 CITATION = re.compile(r"\[\d+\]")
 RETURNS = "How long do I have to return an item?"
+RATE_PER_CLIENT = 12  # turns a minute per key or anonymous address; the key's tests stay below it
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,8 @@ def server(kb_home, tmp_path_factory):
         mp.setenv("KEFU_HOME", str(kb_home))
         mp.setenv("KEFU_DATABASE_URL", database)
         key = kefu("keys", "create", "--role", "customer", "--label", "widget").strip().splitlines()[-1]
-    env = clean_env(home=kb_home, database_url=database, api_anonymous_chat="true", llm="extractive")
+    env = clean_env(home=kb_home, database_url=database, api_anonymous_chat="true", llm="extractive",
+                    rate_per_client=RATE_PER_CLIENT)  # fmt: skip
     api = ApiServer(env, root, via_cli=False).wait_ready()
     api.key, api.database = key, database
     yield api
@@ -92,6 +94,14 @@ def test_anonymous_chat_when_allowed_but_not_rest(server):
     with pytest.raises(openai.AuthenticationError, match="malformed"):
         anonymous.chat.completions.create(model="kefu", messages=[{"role": "user", "content": RETURNS}])
     assert httpx.post(server.url + "/api/v1/ask", json={"question": RETURNS}).status_code == 401
+
+
+def test_anonymous_callers_are_rate_limited_per_address(server):
+    body = {"messages": [{"role": "user", "content": "Do you ship to Canada?"}]}
+    statuses = [httpx.post(server.url + "/v1/chat/completions", json=body, timeout=60) for _ in range(RATE_PER_CLIENT + 1)]
+    refused = [r for r in statuses if r.status_code == 429]
+    assert refused and all(r.status_code == 200 for r in statuses[: RATE_PER_CLIENT - 1])
+    assert int(refused[0].headers["retry-after"]) > 0 and refused[0].json()["error"]["type"] == "rate_limit_error"
 
 
 def test_langchain_chat_openai_invoke_and_stream(server):
