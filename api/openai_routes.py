@@ -48,9 +48,10 @@ def models(access: AccessControl = Depends(chat_access)) -> dict[str, Any]:
 
 
 def kefu_field(answer) -> dict[str, Any]:
-    """What OpenAI's format has no place for: the sources behind the [n] citations, the mode, the confidence."""
+    """What OpenAI's format has no place for: the sources behind the [n] citations, the mode, the confidence,
+    whether the answer came from the answer cache."""
     d = answer.to_dict()
-    return {k: d[k] for k in ("mode", "confidence", "sources", "language", "query", "intent", "latency_ms")}
+    return {k: d[k] for k in ("mode", "confidence", "sources", "language", "query", "intent", "latency_ms", "cached")}
 
 
 def usage(access: AccessControl, reply) -> dict[str, int] | None:
