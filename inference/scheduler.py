@@ -103,6 +103,11 @@ class BatchingGenerator:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
+    def exclusive(self) -> threading.Lock:
+        """The model's lock: hold it (`with g.exclusive():`) to run the wrapped engine directly while no batch
+        runs. The engine is not safe for two threads at once."""
+        return self._model
+
     def describe(self) -> str:
         how = f"batching up to {self.max_batch} requests within {self.window_s * 1000:g} ms" if self.window_s else "one request at a time"
         return f"{self.inner.describe()}, {how}, queue {self.max_queue}"

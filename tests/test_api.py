@@ -163,7 +163,7 @@ def test_ask_streams_events_and_the_same_json_as_the_cli(server):
     answer = parsed[-1]["answer"]
     assert text == answer["answer"] and answer["session_id"]
     assert set(answer) == {"answer", "mode", "sources", "latency_ms", "session_id", "language", "confidence", "query",
-                           "intent", "message_id", "question_id", "status"}  # fmt: skip
+                           "intent", "message_id", "question_id", "status", "cached"}  # fmt: skip
 
 
 def test_admin_uploads_lists_searches_and_deletes_a_document(server):

@@ -167,10 +167,12 @@ def test_a_model_forced_to_copy_its_instructions_never_shows_them(tiny_llm, monk
     assert "leak" in answer.guardrails
 
 
-def test_a_generated_answer_that_forgets_its_citation_cites_the_passage_it_restates(use_kb):
+def test_a_generated_answer_that_forgets_its_citation_cites_the_passage_it_restates(use_kb, monkeypatch):
     """Small models often restate a passage without its [n]: the answer is attributed (streamed and stored
     alike); one that restates nothing given is left uncited."""
     from app.services import KefuService
+
+    monkeypatch.setenv("KEFU_CACHE_URL", "none")  # the same question is asked twice, to two different writers
 
     class Scripted:
         context_tokens = 4096

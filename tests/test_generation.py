@@ -2,6 +2,7 @@
 batches; one contract suite over the `transformers` backend (tiny checkpoint) and the `openai` backend (a
 deterministic fake OpenAI-compatible server started here: the only fake, at the HTTP boundary)."""
 
+import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -151,8 +152,11 @@ def test_full_precision_and_4bit_nf4_load_and_generate(tiny_checkpoint):
     assert not isinstance(nf4.model.lm_head, bnb.nn.Linear4bit)  # lm_head stays in full precision
     assert nf4.model.get_memory_footprint() < 0.7 * full.model.get_memory_footprint()
     for g in (full, nf4):
-        assert g.stream(QUESTION, max_new_tokens=8).stats is not None
-        assert len(list(g.engine.stream(g.render(QUESTION)[0], 8, g.sampling))) == 8
+        stream = g.stream(QUESTION, max_new_tokens=8)
+        stream.text()  # read to its end: the batching worker is done with this request
+        assert stream.stats.generated_tokens > 0
+        with g.exclusive() if hasattr(g, "exclusive") else contextlib.nullcontext():  # no batch runs meanwhile
+            assert len(list(g.engine.stream(g.render(QUESTION)[0], 8, g.sampling))) == 8
     assert "quantization nf4" in nf4.describe()
 
 
@@ -268,5 +272,8 @@ def test_no_gpu_and_missing_bitsandbytes_are_explained(tiny_checkpoint, monkeypa
 def test_nf4_on_the_gpu_streams(tiny_checkpoint):
     g = make_generator(GeneratorConfig(backend="transformers", model=str(tiny_checkpoint), device="cuda", temperature=0))
     assert g.quantization == "nf4" and g.model.device.type == "cuda"
-    assert g.stream(QUESTION, max_new_tokens=8).stats.generated_tokens >= 0
-    assert len(list(g.engine.stream(g.render(QUESTION)[0], 8, g.sampling))) == 8
+    stream = g.stream(QUESTION, max_new_tokens=8)
+    stream.text()
+    assert stream.stats.generated_tokens > 0
+    with g.exclusive():  # the batching worker and this thread never run the engine at once
+        assert len(list(g.engine.stream(g.render(QUESTION)[0], 8, g.sampling))) == 8
