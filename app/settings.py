@@ -318,8 +318,9 @@ class GenerationSettings(_Group):
         "batches from free memory."
     )
     llm_batch_window_ms: float = Field(
-        10.0, ge=0, le=1000, description="How long the in-process model waits for more requests to join a batch "
-        "(requests arriving within it share one batched generation, each streaming its own answer); 0 serves them one by one."
+        10.0, ge=0, le=1000, description="How long the in-process model waits for another request to join a batch "
+        "(while requests keep arriving it waits on, at most 4 such windows; they share one batched generation, each "
+        "streaming its own answer); 0 serves them one by one. On a CPU, 250 batches a burst of questions well."
     )
     llm_queue: int = Field(
         64, ge=1, description="Most requests waiting for the in-process model; more are refused as busy (HTTP 503)."

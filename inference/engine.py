@@ -6,6 +6,7 @@ together, left-padded (each row's positions count from its own first real token,
 tokens as one-by-one generation), one decode step at a time, so each row's reader gets its tokens as they are
 chosen (what `inference.scheduler` serves concurrent requests with); `generate_batch` collects them; `score` returns the log-probability of every token of a text, for
 perplexity. The cache is `inference.kv_cache`'s sink window (bounded memory) or transformers' full cache.
+The start that Kefu's prompts share is prefilled once and reused (`inference.prefix_cache`).
 
 The engine knows nothing about tokenization, chat templates or text: it is purely token id sequences.
 """
@@ -18,6 +19,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicCache
 
 from inference.kv_cache import SinkWindowCache, make_cache
+from inference.prefix_cache import KV, PrefixStore
 from inference.sampling import SamplingParams, next_tokens
 
 
@@ -31,6 +33,7 @@ class Engine:
         window: int = 4096,
         prefill_chunk: int | None = None,
         evict_block: int | None = None,
+        prefix_tokens: int = 32,
     ):
         self.model = model
         self.stop_ids = frozenset(int(i) for i in stop_ids)
@@ -40,6 +43,8 @@ class Engine:
         self.prefill_chunk = prefill_chunk
         self.evict_block = evict_block
         make_cache(kv_cache, model, sinks, window)  # reject an unusable choice now, not at the first question
+        # the shared start of Kefu's prompts, prefilled once (`inference.prefix_cache`); 0 turns it off
+        self.prefixes = PrefixStore(self._prefix_kv, prefix_tokens) if prefix_tokens > 0 else None
 
     @property
     def device(self) -> torch.device:
@@ -97,9 +102,12 @@ class Engine:
         """Generate for one prompt, yielding each token id as it is chosen (stop tokens are not yielded)."""
         if not prompt:
             raise ValueError("the prompt has no tokens")
-        cache = cache if cache is not None else self.new_cache()
+        skip = 0
+        if cache is None:
+            cache = self.new_cache()
+            skip = self._reuse_prefix([prompt], cache)
         generator = self._generator(sampling)
-        logits = self.prefill(torch.tensor([list(prompt)], device=self.device), cache)
+        logits = self.prefill(torch.tensor([list(prompt)[skip:]], device=self.device), cache)
         generated: list[int] = []
         for step in range(max_new_tokens):
             previous = torch.tensor([generated], device=self.device) if sampling.repetition_penalty != 1.0 else None
@@ -139,28 +147,22 @@ class Engine:
         rows get the tokens `stream` gives."""
         if not prompts or any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt in a batch needs at least one token")
-        batch, longest = len(prompts), max(len(p) for p in prompts)
+        batch = len(prompts)
         limits = [max_new_tokens] * batch if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if len(limits) != batch:
             raise ValueError("give one token limit per prompt")
-        ids = torch.full((batch, longest), pad_id, dtype=torch.long)
-        mask = torch.zeros((batch, longest), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            ids[row, longest - len(prompt) :] = torch.tensor(list(prompt))
-            mask[row, longest - len(prompt) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        padded = bool((mask == 0).any())
+        padded = len({len(p) for p in prompts}) > 1
         generator = self._generator(sampling)
         if padded:
-            # Sinks must be every row's first real tokens, which padding pushes away: padded batches keep the
-            # full cache (their prompts are budgeted, and answers are bounded).
-            cache: Cache = DynamicCache(config=self.model.config)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self._forward(ids, cache, attention_mask=mask, position_ids=positions)
-            next_position = positions[:, -1:] + 1
+            # Sinks must be every row's first real tokens, which padding pushes away: padded batches keep the full
+            # cache (their prompts are budgeted, and answers are bounded). Each row is prefilled alone, so no
+            # compute goes to padding, and the rows' caches are joined, left-padded, for the batched decode.
+            cache, mask, logits = self._prefill_rows(prompts)
+            next_position = torch.tensor([[len(p)] for p in prompts], device=self.device)
         else:
             cache = self.new_cache()
-            logits = self.prefill(ids, cache)
+            skip = self._reuse_prefix(prompts, cache)  # the shared prefix once, then each row's rest
+            logits = self.prefill(torch.tensor([list(p)[skip:] for p in prompts], device=self.device), cache)
         outputs: list[list[int]] = [[] for _ in prompts]
         done = [False] * batch
 
@@ -172,14 +174,15 @@ class Engine:
         for row, limit in enumerate(limits):
             if limit <= 0:
                 end(row)
+        active = list(range(batch))  # the rows still decoding; the tensors and the cache hold only them
         while not all(done):
             previous = None
-            if sampling.repetition_penalty != 1.0 and any(outputs):
-                width = max(len(o) for o in outputs)
-                previous = torch.tensor([o + [-1] * (width - len(o)) for o in outputs], device=self.device)
+            if sampling.repetition_penalty != 1.0 and any(outputs[row] for row in active):
+                width = max(len(outputs[row]) for row in active)
+                previous = torch.tensor([outputs[row] + [-1] * (width - len(outputs[row])) for row in active], device=self.device)
             tokens = next_tokens(logits, sampling, generator, previous)
             chosen: list[tuple[int, int]] = []
-            for row, token_id in enumerate(tokens.tolist()):  # one device-to-host copy per step
+            for row, token_id in zip(active, tokens.tolist()):  # one device-to-host copy per step
                 if done[row]:
                     continue
                 if token_id in self.stop_ids:
@@ -189,19 +192,66 @@ class Engine:
                 chosen.append((row, token_id))
             if chosen:
                 yield chosen
-            for row in range(batch):
+            for row in active:
                 if not done[row] and (len(outputs[row]) >= limits[row] or (cancelled is not None and cancelled(row))):
                     end(row)
             if all(done):
                 break
-            ended = torch.tensor(done, device=self.device)
-            tokens = tokens.masked_fill(ended, pad_id).view(batch, 1)
+            keep = [i for i, row in enumerate(active) if not done[row]]
+            if len(keep) < len(active):  # drop ended rows: later steps compute only for the rows still going
+                index = torch.tensor(keep, device=self.device)
+                _select_rows(cache, index)
+                tokens = tokens.index_select(0, index)
+                if padded:
+                    mask, next_position = mask.index_select(0, index), next_position.index_select(0, index)
+                active = [active[i] for i in keep]
+            tokens = tokens.view(len(active), 1)
             if padded:
-                mask = torch.cat((mask, torch.ones((batch, 1), dtype=mask.dtype, device=self.device)), dim=1)
+                mask = torch.cat((mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)), dim=1)
                 logits = self._forward(tokens, cache, attention_mask=mask, position_ids=next_position)
                 next_position = next_position + 1
             else:
                 logits = self._forward(tokens, cache)
+
+    def _prefill_rows(self, prompts: Sequence[Sequence[int]]) -> tuple[Cache, torch.Tensor, torch.Tensor]:
+        """Prefill prompts of different lengths one by one (each from the shared prefix when it applies) and join
+        their caches, left-padded with zeros: (the batch's cache, its attention mask, last-position logits)."""
+        rows, logits = [], []
+        for prompt in prompts:
+            row = DynamicCache(config=self.model.config)
+            skip = self._reuse_prefix([prompt], row)
+            logits.append(self.prefill(torch.tensor([list(prompt)[skip:]], device=self.device), row))
+            rows.append(row)
+        longest = max(len(p) for p in prompts)
+        cache = DynamicCache(config=self.model.config)
+        for layer in range(len(rows[0].layers)):
+            keys = [torch.nn.functional.pad(r.layers[layer].keys, (0, 0, longest - len(p), 0)) for r, p in zip(rows, prompts)]
+            values = [torch.nn.functional.pad(r.layers[layer].values, (0, 0, longest - len(p), 0)) for r, p in zip(rows, prompts)]
+            cache.update(torch.cat(keys), torch.cat(values), layer)
+        mask = torch.zeros((len(prompts), longest), dtype=torch.long, device=self.device)
+        for i, prompt in enumerate(prompts):
+            mask[i, longest - len(prompt) :] = 1
+        return cache, mask, torch.cat(logits)
+
+    def _reuse_prefix(self, prompts: Sequence[Sequence[int]], cache: Cache) -> int:
+        """Seed an empty `cache` with the stored shared prefix when every prompt starts with it (learning it from
+        these prompts first); how many tokens of each prompt that covers (0: none)."""
+        if self.prefixes is None:
+            return 0
+        for prompt in prompts:
+            self.prefixes.learn(prompt)
+        skip = min(self.prefixes.match(p) for p in prompts)
+        if skip == 0 or (isinstance(cache, SinkWindowCache) and max(len(p) for p in prompts) > cache.capacity):
+            return 0  # a prompt longer than the sink window is prefilled in chunks, evicting as it goes
+        self.prefixes.seed(cache, len(prompts))
+        return skip
+
+    def _prefix_kv(self, tokens: Sequence[int]) -> KV:
+        """Keys and values of `tokens` at positions 0…n-1, for `PrefixStore`."""
+        cache = DynamicCache(config=self.model.config)
+        with torch.inference_mode():
+            self._forward(torch.tensor([list(tokens)], device=self.device), cache)
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
     @torch.inference_mode()
     def score(self, ids: Sequence[int], chunk: int = 64, cache: Cache | None = None) -> torch.Tensor:
@@ -224,3 +274,11 @@ class Engine:
         if sampling.greedy or sampling.seed is None:
             return None
         return torch.Generator(device=self.device).manual_seed(sampling.seed)
+
+
+def _select_rows(cache: Cache, index: torch.Tensor) -> None:
+    """Keep only the batch rows `index` of every layer of `cache`."""
+    for layer in cache.layers:
+        if getattr(layer, "keys", None) is not None and layer.keys.numel():
+            layer.keys = layer.keys.index_select(0, index)
+            layer.values = layer.values.index_select(0, index)

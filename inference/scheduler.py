@@ -2,7 +2,8 @@
 
 `BatchingGenerator` wraps a `TransformersGenerator` and keeps its `Generator` contract. A `stream` call renders
 its prompt in the caller's thread and joins a bounded queue; one worker thread takes the oldest request, waits
-up to `batch_window_ms` for more to arrive (at most `max_batch` in all), and decodes them together with the
+for more while they keep arriving (until `batch_window_ms` passes with none, and at most MAX_WINDOWS windows in
+all; at most `max_batch` requests), and decodes them together with the
 engine's step-wise `stream_batch`, handing each row's tokens to its own reader as they are chosen. Each
 caller still reads its own `TextStream` (detokenized, reasoning hidden, loops cut) in its own thread, so the
 first token of every request arrives after one shared prefill, not after the requests before it. A request
@@ -28,6 +29,7 @@ from inference.errors import GeneratorBusy
 from inference.generator import Message, TextStream
 
 _END = object()
+MAX_WINDOWS = 4  # a batch waits at most this many windows for requests that keep arriving
 
 
 @dataclass
@@ -140,8 +142,10 @@ class BatchingGenerator:
         with self._cond:
             while not self._waiting:
                 self._cond.wait()
-            deadline = self._waiting[0].enqueued + self.window_s
+            first = self._waiting[0].enqueued
             while len(self._waiting) < self.max_batch:
+                # wait while requests keep coming (a window after the latest), never more than MAX_WINDOWS windows
+                deadline = min(first + MAX_WINDOWS * self.window_s, self._waiting[-1].enqueued + self.window_s)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
