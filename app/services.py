@@ -127,49 +127,38 @@ class KefuService:
         `.answer` (or `.finish()`) for the result. A new conversation records its `owner` (the principal that
         started it) and `customer_id`. Rate-limited per conversation and per client (not for the local
         operator); every turn, answered or failed, is one audit record."""
-        from app.answerer import Reply
-
         c = self.components
         entry = AuditEntry("turn", actor, session_id, prompt_chars=len(question or ""))
-        started = time.perf_counter()
-        try:
-            c.check_index()
+
+        def start() -> Reply:
             c.limiter.check(actor, session_id)
-            inner = c.dialogue.turn(question, session_id, owner, customer_id)
-        except BaseException as exc:
-            entry.error_code = type(exc).__name__[:32]
-            c.audit.record(entry, int((time.perf_counter() - started) * 1000))
-            raise
+            return c.dialogue.turn(question, session_id, owner, customer_id)
 
-        def pieces(reply: Reply):
-            try:
-                yield from inner
-                answer = inner.finish()
-                reply.answer, reply.prompt = answer, inner.prompt
-                entry.session_id, entry.mode, entry.answer_chars = answer.session_id, answer.mode, len(answer.answer)
-                entry.verdicts = answer.verdicts()
-            except BaseException as exc:
-                entry.error_code = type(exc).__name__[:32]
-                raise
-            finally:
-                c.audit.record(entry, int((time.perf_counter() - started) * 1000))
-
-        return Reply(pieces)
+        return self._audited_turn(entry, start)
 
     def complete_stream(self, messages: Sequence[ChatMessage], actor: Principal = LOCAL_OPERATOR) -> Reply:
         """The answer to the last customer message of a conversation the caller holds (OpenAI-style messages),
         streamed; nothing is stored (`app.completions`). Rate-limited per client like a turn, and recorded in
         the audit log as one (without a session)."""
+        entry = AuditEntry("turn", actor, prompt_chars=len(messages[-1].content) if messages else 0)
+
+        def start() -> Reply:
+            self.components.limiter.check(actor, None)
+            question, history = split_conversation(messages, self.settings.dialogue.history_messages)
+            return self.components.dialogue.respond(question, history)
+
+        return self._audited_turn(entry, start)
+
+    def _audited_turn(self, entry: AuditEntry, start: Callable[[], Reply]) -> Reply:
+        """The reply `start` begins (after the index check), recorded as one audit entry when it ends or
+        fails, before it streams or while it does."""
         from app.answerer import Reply
 
         c = self.components
-        entry = AuditEntry("turn", actor, prompt_chars=len(messages[-1].content) if messages else 0)
         started = time.perf_counter()
         try:
             c.check_index()
-            c.limiter.check(actor, None)
-            question, history = split_conversation(messages, self.settings.dialogue.history_messages)
-            inner = c.dialogue.respond(question, history)
+            inner = start()
         except BaseException as exc:
             entry.error_code = type(exc).__name__[:32]
             c.audit.record(entry, int((time.perf_counter() - started) * 1000))
@@ -180,6 +169,7 @@ class KefuService:
                 yield from inner
                 answer = inner.finish()
                 reply.answer, reply.prompt = answer, inner.prompt
+                entry.session_id = answer.session_id or entry.session_id
                 entry.mode, entry.answer_chars, entry.verdicts = answer.mode, len(answer.answer), answer.verdicts()
             except BaseException as exc:
                 entry.error_code = type(exc).__name__[:32]
