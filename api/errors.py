@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app.auth import AuthenticationError, PermissionDenied
+from app.access.auth import AuthenticationError, PermissionDenied
 from app.errors import USER_ERRORS, ClientError, NotFoundError, RateLimited, redact
 from inference.errors import GeneratorBusy
 

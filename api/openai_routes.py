@@ -3,7 +3,7 @@
 OpenAI talk to Kefu unchanged.
 
 The client sends the conversation; Kefu answers its last user message from the knowledge base, statelessly
-(`app.completions`: nothing is stored). Citations `[n]` stay in the text; the sources, the answer's mode and
+(`app.dialogue.completions`: nothing is stored). Citations `[n]` stay in the text; the sources, the answer's mode and
 confidence go in an extra top-level `kefu` field (on the last chunk when streamed), which OpenAI clients ignore.
 `usage` is given when a language model wrote the answer (its prompt and answer tokens). Sampling parameters
 (`temperature`, `max_tokens`...) and the `model` name are accepted and not used: Kefu's settings decide.
@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.access import AccessControl
-from app.completions import ChatMessage, message_text
+from app.access.control import AccessControl
+from app.dialogue.completions import ChatMessage, message_text
 from api import sse
 from api.errors import request_id
 from api.security import chat_access

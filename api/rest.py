@@ -1,6 +1,6 @@
 """REST under `/api/v1`: Kefu's own conversations (the dialogue manager, stored, with handoff to agents),
 feedback, the agents' queue and replies, documents, search, and erasure. Every route names the role it needs
-(`api.security.needs`) and calls `app.access.AccessControl`, which checks it again.
+(`api.security.needs`) and calls `app.access.control.AccessControl`, which checks it again.
 
 | Role     | Routes |
 |----------|--------|
@@ -20,10 +20,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
-from app.access import AccessControl
-from app.auth import ADMIN, AGENT, CUSTOMER
+from app.access.control import AccessControl
+from app.access.auth import ADMIN, AGENT, CUSTOMER
 from app.errors import InputError
-from app.handoff import WAITING
+from app.dialogue.handoff import WAITING
 from api import sse
 from api.errors import request_id
 from api.security import needs

@@ -1,11 +1,11 @@
-"""Who is calling: the API key in `Authorization: Bearer <key>` (`app.api_keys`), and the role each route
-needs, as FastAPI dependencies that hand the route an `AccessControl` (`app.access`) for that principal.
+"""Who is calling: the API key in `Authorization: Bearer <key>` (`app.access.api_keys`), and the role each route
+needs, as FastAPI dependencies that hand the route an `AccessControl` (`app.access.control`) for that principal.
 
 A route declares its role with `Depends(needs(AGENT))`; `AccessControl` checks the role again on every call,
 so a route that forgot its dependency still cannot do more than the principal may. No key is a 401 (with
 `WWW-Authenticate: Bearer`), a revoked or unknown key a 401, a role too low a 403. The chat route alone may
 admit callers without a key as anonymous customers (KEFU_API_ANONYMOUS_CHAT), each named by its address so the
-per-client rate limit (`app.limits`) applies to it.
+per-client rate limit (`app.access.limits`) applies to it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-from app.access import AccessControl
-from app.auth import CUSTOMER, AuthenticationError, Principal, anonymous, require
+from app.access.control import AccessControl
+from app.access.auth import CUSTOMER, AuthenticationError, Principal, anonymous, require
 
 
 def bearer(request: Request) -> str | None:

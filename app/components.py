@@ -182,8 +182,8 @@ class Components:
         most once a minute (a full document list), so another process's ingest shows up soon."""
         read_at, catalogue = self._catalogue
         if catalogue is None or time.monotonic() - read_at >= CATALOGUE_SECONDS:
-            from app.output_policy import hosts_of
-            from app.slots import product_names
+            from app.guardrails.output_policy import hosts_of
+            from app.dialogue.slots import product_names
 
             documents = self.store.list_documents()
             catalogue = Catalogue(
@@ -206,7 +206,7 @@ class Components:
 
     def output_policy(self):
         """The output policy for customer-visible text, with today's allowed link hosts."""
-        from app.output_policy import OutputPolicy
+        from app.guardrails.output_policy import OutputPolicy
 
         g = self.settings.guardrails
         return OutputPolicy(
@@ -219,7 +219,7 @@ class Components:
 
     @component
     def database(self):
-        from app.database import Database
+        from app.db.database import Database
 
         return Database(self.settings.database_url)
 
@@ -231,7 +231,7 @@ class Components:
         import logging
 
         from app.errors import KefuError
-        from app.sessions import SessionStore
+        from app.dialogue.sessions import SessionStore
 
         if self.settings.guardrails.retention_days:
             try:
@@ -242,29 +242,29 @@ class Components:
 
     @component
     def feedback(self):
-        from app.feedback import FeedbackStore
+        from app.dialogue.feedback import FeedbackStore
 
         return FeedbackStore(self.database)
 
     @component
     def audit(self):
-        from app.audit import AuditLog
+        from app.access.audit import AuditLog
 
         return AuditLog(self.database)
 
     @component
     def privacy(self):
         """Erasure; the answer cache registers its eraser (entries a conversation's answers made)."""
-        from app.privacy import Privacy
+        from app.guardrails.privacy import Privacy
 
         cache = self.answer_cache
         return Privacy(self.database, {"cached_answers": cache.erase_session} if cache is not None else None)
 
     @component
     def answer_cache(self):
-        """Answers that depend on no conversation (`app.answer_cache`), keyed by the store's generation; None
+        """Answers that depend on no conversation (`app.answering.cache`), keyed by the store's generation; None
         when KEFU_CACHE_URL=none."""
-        from app.answer_cache import AnswerCache, make_backend, settings_fingerprint
+        from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
 
         c = self.settings.cache
         backend = make_backend(c.cache_url, c.cache_entries)
@@ -275,14 +275,14 @@ class Components:
 
     @component
     def limiter(self):
-        from app.limits import RateLimiter
+        from app.access.limits import RateLimiter
 
         g = self.settings.guardrails
         return RateLimiter(self.sessions, self.audit, g.rate_per_session, g.rate_per_client)
 
     @component
     def users(self):
-        from app.users import UserStore
+        from app.access.users import UserStore
 
         return UserStore(self.database, self.settings.auth)
 
@@ -368,7 +368,7 @@ class Components:
 
     @component
     def rewriter(self):
-        from app.rewriting import HeuristicRewriter, ModelRewriter
+        from app.answering.rewriting import HeuristicRewriter, ModelRewriter
 
         choice = self.settings.dialogue.rewriter
         if choice != "model":
@@ -384,7 +384,7 @@ class Components:
 
     @component
     def answerer(self):
-        from app.answerer import Answerer
+        from app.answering.answerer import Answerer
 
         g = self.settings.generation
         if g.max_new_tokens >= g.context_tokens:
@@ -406,7 +406,7 @@ class Components:
 
     @component
     def intents(self):
-        from app.intents import IntentClassifier, read_examples
+        from app.dialogue.intents import IntentClassifier, read_examples
         from rag.indexing import embed_readable
 
         embedder = self.embedder
@@ -419,7 +419,7 @@ class Components:
 
     @component
     def dialogue(self):
-        from app.dialogue import DialogueManager
+        from app.dialogue.manager import DialogueManager
 
         return DialogueManager(
             self.answerer, self.sessions, self.feedback, self.intents, self.products, self.settings.dialogue,

@@ -1,7 +1,7 @@
 """Metrics: what Kefu measures about itself, in Prometheus' terms (`prometheus-client`), for `/metrics`.
 
-The answering path reports here as it runs: retrieval time (`app.answerer`), time to first token, decode speed,
-prompt and answer tokens (any generator's `GenerationStats`), answer-cache hits and misses (`app.answer_cache`),
+The answering path reports here as it runs: retrieval time (`app.answering.answerer`), time to first token, decode speed,
+prompt and answer tokens (any generator's `GenerationStats`), answer-cache hits and misses (`app.answering.cache`),
 the in-process model's queue depth and batch sizes (`inference.scheduler`, wired by `app.components`); the HTTP
 API adds request latency by route and answer mode, and GPU memory is read when it is scraped. Nothing here holds
 text: only counts, sizes and times.

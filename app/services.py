@@ -1,7 +1,7 @@
 """Services: the one API every front end (CLI, Streamlit, benchmarks) calls. A thin facade: the work is done
-by the components (`app.components`, built lazily from Settings under locks), ingestion (`app.ingestion`),
-knowledge-base management (`app.knowledge`), the stateless answerer (`app.answerer`), the dialogue manager
-(`app.dialogue`), stateless chat completions (`app.completions`) and API keys (`app.api_keys`).
+by the components (`app.components`, built lazily from Settings under locks), ingestion (`app.knowledge.ingestion`),
+knowledge-base management (`app.knowledge.base`), the stateless answerer (`app.answering.answerer`), the dialogue manager
+(`app.dialogue.manager`), stateless chat completions (`app.dialogue.completions`) and API keys (`app.access.api_keys`).
 
 Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe to share between threads.
 Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees every document unless given a
@@ -17,28 +17,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.audit import AuditEntry
-from app.auth import LOCAL_OPERATOR, Principal
-from app.completions import split_conversation
+from app.access.audit import AuditEntry
+from app.access.auth import LOCAL_OPERATOR, Principal
+from app.dialogue.completions import split_conversation
 from app.components import Components
 from app.errors import InputError
-from app.ingestion import IngestProgress, IngestReport, Ingestion
-from app.knowledge import KnowledgeBase
+from app.knowledge.ingestion import IngestProgress, IngestReport, Ingestion
+from app.knowledge.base import KnowledgeBase
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from app.answerer import Reply
-    from app.answering import Answer
-    from app.assist import SavedFaq, Suggestion
-    from app.auth import Principal
-    from app.api_keys import ApiKeys
-    from app.batch import BatchProgress, Table, UploadedBatch
-    from app.completions import ChatMessage
-    from app.feedback import FeedbackRecord
-    from app.gaps import GapGroup
-    from app.insights import Insights
-    from app.sessions import ConversationRecord, MessageRecord
-    from app.users import SignIn, UserStore
+    from app.answering.answerer import Reply
+    from app.answering.rules import Answer
+    from app.desk.assist import SavedFaq, Suggestion
+    from app.access.auth import Principal
+    from app.access.api_keys import ApiKeys
+    from app.answering.batch import BatchProgress, Table, UploadedBatch
+    from app.dialogue.completions import ChatMessage
+    from app.dialogue.feedback import FeedbackRecord
+    from app.dialogue.gaps import GapGroup
+    from app.desk.insights import Insights
+    from app.dialogue.sessions import ConversationRecord, MessageRecord
+    from app.access.users import SignIn, UserStore
     from app.warmup import WarmUp
     from rag.retrieval import HybridRetriever, SearchHit
     from rag.store import DocumentInfo, SearchFilter
@@ -80,7 +80,7 @@ class KefuService:
         return self.components.answer_retriever if customer_facing else self.components.retriever
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: SearchFilter | None = None) -> list[SearchHit]:
-        from app.answerer import checked_question
+        from app.answering.answerer import checked_question
 
         query = checked_question(query, self.settings.guardrails.max_query_chars)
         self.components.check_index()
@@ -88,7 +88,7 @@ class KefuService:
 
     def compare_rankings(self, query: str, k: int = 10, filters: SearchFilter | None = None) -> dict[str, list[SearchHit]]:
         """The retrieval test: the BM25, dense and fused rankings of one query, side by side ({mode: hits})."""
-        from app.answerer import checked_question
+        from app.answering.answerer import checked_question
 
         query = checked_question(query)
         self.components.check_index()
@@ -138,7 +138,7 @@ class KefuService:
 
     def complete_stream(self, messages: Sequence[ChatMessage], actor: Principal = LOCAL_OPERATOR) -> Reply:
         """The answer to the last customer message of a conversation the caller holds (OpenAI-style messages),
-        streamed; nothing is stored (`app.completions`). Rate-limited per client like a turn, and recorded in
+        streamed; nothing is stored (`app.dialogue.completions`). Rate-limited per client like a turn, and recorded in
         the audit log as one (without a session)."""
         entry = AuditEntry("turn", actor, prompt_chars=len(messages[-1].content) if messages else 0)
 
@@ -152,7 +152,7 @@ class KefuService:
     def _audited_turn(self, entry: AuditEntry, start: Callable[[], Reply]) -> Reply:
         """The reply `start` begins (after the index check), recorded as one audit entry when it ends or
         fails, before it streams or while it does."""
-        from app.answerer import Reply
+        from app.answering.answerer import Reply
 
         c = self.components
         started = time.perf_counter()
@@ -235,26 +235,26 @@ class KefuService:
 
     def suggest_reply(self, session_id: str) -> Suggestion:
         """A draft answer to the conversation's latest customer question, from the knowledge base (not stored)."""
-        from app.assist import suggest_reply
+        from app.desk.assist import suggest_reply
 
         self.components.check_index()
         c = self.components
         return suggest_reply(c.answerer, c.sessions, session_id, self.settings.dialogue.history_messages)
 
     def save_faq(self, question: str, answer: str, author: str) -> SavedFaq:
-        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.assist`)."""
-        from app.assist import save_faq
+        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`)."""
+        from app.desk.assist import save_faq
 
         return save_faq(self.settings, self.ingestion, question, answer, author)
 
     def insights(self, days: int = 30) -> Insights:
-        from app.insights import compute
+        from app.desk.insights import compute
 
         return compute(self.components.database, days)
 
     def gaps(self, since: datetime | None = None, limit: int = 20) -> list[GapGroup]:
         """The most asked questions Kefu could not answer well, grouped by meaning."""
-        from app.gaps import group_gaps
+        from app.dialogue.gaps import group_gaps
         from rag.indexing import embed_readable
 
         records = self.components.feedback.gaps(since)
@@ -264,17 +264,17 @@ class KefuService:
     # -- batch answering of uploaded sheets ----------------------------------------------------------------
 
     def batch_preview(self, name: str, data: bytes) -> Table:
-        """An uploaded CSV/XLSX sheet's columns and rows, with the question column guessed (`app.batch`)."""
-        from app.batch import preview_upload
-        from app.ingestion import limits_from
+        """An uploaded CSV/XLSX sheet's columns and rows, with the question column guessed (`app.answering.batch`)."""
+        from app.answering.batch import preview_upload
+        from app.knowledge.ingestion import limits_from
 
         return preview_upload(name, data, self.settings.core.home / "batch", limits_from(self.settings))
 
     def answer_upload(self, name: str, data: bytes, column: str | None = None, output_format: str = ".csv",
                       on_progress: Callable[[BatchProgress], None] | None = None) -> UploadedBatch:  # fmt: skip
-        """`kefu batch` over an uploaded sheet; the answered sheet comes back as bytes (`app.batch`)."""
-        from app.batch import answer_upload
-        from app.ingestion import limits_from
+        """`kefu batch` over an uploaded sheet; the answered sheet comes back as bytes (`app.answering.batch`)."""
+        from app.answering.batch import answer_upload
+        from app.knowledge.ingestion import limits_from
 
         self.components.check_index()
         return answer_upload(self.ask_batch, name, data, self.settings.core.home / "batch", column, output_format,
@@ -288,9 +288,9 @@ class KefuService:
 
     @property
     def api_keys(self) -> ApiKeys:
-        """The HTTP API's keys (`app.api_keys`)."""
+        """The HTTP API's keys (`app.access.api_keys`)."""
         if self._api_keys is None:
-            from app.api_keys import ApiKeys
+            from app.access.api_keys import ApiKeys
 
             keys = ApiKeys(self.components.database)
             with self._lock:

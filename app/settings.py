@@ -162,8 +162,8 @@ class AnswerSettings(_Group):
     )
 
     def multilingual_scale(self):
-        """How multilingual cosines map onto the main scale (app.answering.MultilingualScale)."""
-        from app.answering import MultilingualScale
+        """How multilingual cosines map onto the main scale (app.answering.rules.MultilingualScale)."""
+        from app.answering.rules import MultilingualScale
 
         return MultilingualScale(self.faq_min_multilingual_similarity, self.faq_min_similarity,
                                  self.multilingual_unrelated_similarity)  # fmt: skip

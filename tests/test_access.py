@@ -1,10 +1,10 @@
-"""Role checks on the server side (`app.access`): a customer principal cannot act as an agent or admin, nor read
+"""Role checks on the server side (`app.access.control`): a customer principal cannot act as an agent or admin, nor read
 another customer's conversation; agents and admins can. Real service over the sample knowledge base."""
 
 import pytest
 
-from app.access import AccessControl
-from app.auth import ADMIN, AGENT, CUSTOMER, AuthenticationError, PermissionDenied, Principal, anonymous, require
+from app.access.control import AccessControl
+from app.access.auth import ADMIN, AGENT, CUSTOMER, AuthenticationError, PermissionDenied, Principal, anonymous, require
 
 
 @pytest.fixture

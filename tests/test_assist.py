@@ -1,4 +1,4 @@
-"""Agent assist (`app.assist`), insights (`app.insights`) and the warm-up (`app.warmup`) on the real service over the
+"""Agent assist (`app.desk.assist`), insights (`app.desk.insights`) and the warm-up (`app.warmup`) on the real service over the
 sample knowledge base: a suggested reply answers the customer's latest question in context and is never stored; an
 answer saved as FAQ answers the next identical question in `faq` mode; the insights count what happened."""
 
@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from app.answering import MODE_FAQ
+from app.answering.rules import MODE_FAQ
 from app.services import KefuService
 
 
@@ -62,10 +62,10 @@ def test_an_answer_saved_as_faq_answers_the_next_identical_question(service):
 
 
 def test_insights_count_conversations_modes_handoffs_latency_and_feedback(database_url):
-    from app.database import Database
-    from app.feedback import FeedbackStore
-    from app.insights import compute
-    from app.sessions import NewMessage, SessionStore
+    from app.db.database import Database
+    from app.dialogue.feedback import FeedbackStore
+    from app.desk.insights import compute
+    from app.dialogue.sessions import NewMessage, SessionStore
 
     db = Database(database_url)
     sessions, feedback = SessionStore(db), FeedbackStore(db)

@@ -134,7 +134,7 @@ def test_ask_answers_confident_faq_matches_directly(use_kb, question, answer_par
 def test_chinese_paraphrases_of_faq_questions_are_answered_from_the_faq_by_meaning(use_kb, question, faq_question, answer_part):
     """Different words, same question: MiniLM cannot read them and their terms overlap too little, so only the
     multilingual model's cosine (above its calibrated threshold) makes the FAQ entry answer directly."""
-    from app.answering import idf_weights, overlap_f1
+    from app.answering.rules import idf_weights, overlap_f1
     from rag.analysis import Analyzer
 
     answer = kefu_json("ask", question)

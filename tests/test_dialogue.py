@@ -4,7 +4,7 @@ real SQLite (and PostgreSQL in the `postgres` tier), extractive answers."""
 
 import pytest
 
-from app import handoff
+from app.dialogue import handoff
 from conftest import kefu, kefu_json
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.answerer import checked_question
+from app.answering.answerer import checked_question
 from app.errors import InputError
 from ingest.chunking import MAX_CHARS_PER_TOKEN, approximate_token_count, chunk_block
 from ingest.documents import Block

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.auth import anonymous
+from app.access.auth import anonymous
 from app.errors import RateLimited, customer_message, redact
 from conftest import kefu, kefu_json
 
@@ -54,7 +54,7 @@ def test_erase_a_customer_removes_every_conversation_of_theirs(use_kb):
 def test_retention_removes_old_conversations_when_the_service_starts(use_kb, monkeypatch):
     from sqlalchemy import update
 
-    from app.schema import Conversation, utcnow
+    from app.db.schema import Conversation, utcnow
     from app.services import KefuService
 
     service = KefuService()

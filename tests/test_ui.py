@@ -116,8 +116,8 @@ def test_navigation_offers_each_role_only_its_pages(service):
 def test_staff_pages_stop_visitors_before_any_service_call(service, page, monkeypatch):
     """Each page checks the role itself, so a page reached without the navigation (or with a forged sign-in)
     stops before it calls the service; the calls themselves are refused by AccessControl (tests/test_access.py)."""
-    from app.users import SignIn
-    from app.schema import utcnow
+    from app.access.users import SignIn
+    from app.db.schema import utcnow
 
     called = []
     for name in ("conversations", "suggest_reply", "batch_preview", "answer_upload", "stats", "documents",

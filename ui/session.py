@@ -1,8 +1,8 @@
-"""Who is using the web app, and the role-checked service they get (`app.access.AccessControl`).
+"""Who is using the web app, and the role-checked service they get (`app.access.control.AccessControl`).
 
 - Customers are anonymous: each browser session gets a random client id; a conversation's id in the URL
   (`?c=ID`, 122 random bits) is what lets a reloaded page, or the same link, continue that conversation.
-- Staff sign in (`app.users`): the `SignIn` is kept in Streamlit's server-side session state, never in the URL
+- Staff sign in (`app.access.users`): the `SignIn` is kept in Streamlit's server-side session state, never in the URL
   or a cookie, and is turned into a principal on every script run, so an expired sign-in or a disabled account
   ends at the next click. A reload signs out (a new session).
 - Every page checks its role again (`page_access`), whatever the navigation shows, and `AccessControl` checks it
@@ -15,8 +15,8 @@ import uuid
 
 import streamlit as st
 
-from app.access import AccessControl
-from app.auth import AuthenticationError, Principal, anonymous
+from app.access.control import AccessControl
+from app.access.auth import AuthenticationError, Principal, anonymous
 from ui.i18n import t
 from ui.resources import get_service
 
@@ -79,7 +79,7 @@ def page_access(role: str) -> AccessControl:
 
 
 def sign_in(name: str, password: str) -> Principal:
-    """Check the credentials (rate-limited, `app.users`) and keep the sign-in in this session."""
+    """Check the credentials (rate-limited, `app.access.users`) and keep the sign-in in this session."""
     service = get_service()
     record = service.sign_in(name, password, client_address())
     st.session_state[SIGN_IN_KEY] = record

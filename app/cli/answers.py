@@ -71,7 +71,7 @@ def _ask_batch(path: Path, as_json: bool) -> None:
 
 def _read_questions(path: Path) -> list[tuple[str, str]]:
     """(id, text): a JSONL file as `kefu search --queries` reads it, else one question per non-empty line."""
-    from app.evaluation import read_queries
+    from app.answering.evaluation import read_queries
 
     if path.suffix == ".jsonl":
         return read_queries(path)
@@ -96,8 +96,8 @@ def _read_questions(path: Path) -> list[tuple[str, str]]:
 def batch(input_path: Path, output_path: Path, column: str | None, restart: bool, progress: bool | None, as_json: bool) -> None:
     """Answer every question of a CSV/XLSX sheet: the rows come back with answer, mode, confidence, sources and
     error. Interrupted, the same command continues where it stopped."""
-    from app.batch import run_batch
-    from app.ingestion import limits_from
+    from app.answering.batch import run_batch
+    from app.knowledge.ingestion import limits_from
 
     service = get_service()
     bar = ProgressBar(enabled=progress, force=bool(progress))

@@ -84,7 +84,7 @@ class ProgressBar:
             click.echo(line, err=True)
 
     def files(self, p) -> None:
-        """An ingest's progress (`app.ingestion.IngestProgress`)."""
+        """An ingest's progress (`app.knowledge.ingestion.IngestProgress`)."""
         self.draw(p.files_done, p.files_total, f"files · {p.documents} documents · {p.chunks} chunks · {Path(p.current).name[:30]}")
 
     def clear(self) -> None:

@@ -114,7 +114,7 @@ def search(
 def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json: bool, filters) -> None:
     import time
 
-    from app.evaluation import read_queries, write_trec_run
+    from app.answering.evaluation import read_queries, write_trec_run
 
     queries = read_queries(queries_path)
     started = time.perf_counter()

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from app.auth import LOCAL_OPERATOR, ROLES
+from app.access.auth import LOCAL_OPERATOR, ROLES
 from app.cli.base import get_service, main, print_json
 
 

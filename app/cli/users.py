@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from app.auth import STAFF_ROLES
+from app.access.auth import STAFF_ROLES
 from app.cli.base import get_service, main, print_json
 from app.errors import InputError
 

@@ -7,8 +7,8 @@ look for news every KEFU_UI_REFRESH_SECONDS."""
 
 import streamlit as st
 
-from app import handoff
-from app.auth import AGENT
+from app.dialogue import handoff
+from app.access.auth import AGENT
 from ui import session
 from ui.rendering import escape_markdown, plain_cell, render_sources_list, render_transcript_entry, waited
 from ui.resources import get_service, show_error

@@ -7,9 +7,9 @@ from itertools import chain
 
 import streamlit as st
 
-from app import handoff
-from app.answering import MODE_HANDOFF, MODE_SMALLTALK
-from app.auth import PermissionDenied
+from app.dialogue import handoff
+from app.answering.rules import MODE_HANDOFF, MODE_SMALLTALK
+from app.access.auth import PermissionDenied
 from app.errors import InputError
 from ui import session
 from ui.i18n import t

@@ -4,7 +4,7 @@ chunks' text. Everything goes through `AccessControl` as the signed-in admin."""
 
 import streamlit as st
 
-from app.auth import ADMIN
+from app.access.auth import ADMIN
 from ui import session
 from ui.rendering import escape_markdown, plain_cell, render_hit
 from ui.resources import show_error

@@ -1,4 +1,4 @@
-"""The service as a principal may use it: every call checks the role (`app.auth`) on the server side before it
+"""The service as a principal may use it: every call checks the role (`app.access.auth`) on the server side before it
 reaches `KefuService`, so a page or client that forges its state still cannot upload, delete, read another
 customer's conversation or reply as an agent.
 
@@ -7,14 +7,14 @@ directly for anything privileged: `AccessControl(service, principal)`. The CLI i
 (`auth.LOCAL_OPERATOR`, an admin) and may call the service itself.
 
 - customers: ask in a conversation they started (or hold the id of), read it, rate its answers, ask for a person,
-  erase it; chat statelessly (`app.completions`);
+  erase it; chat statelessly (`app.dialogue.completions`);
 - agents: the queue, any transcript, search, suggested replies, replies, take / release / resolve, save an answer as an
   FAQ entry, batch answering (questions or an uploaded sheet), knowledge gaps;
 - admins: documents (upload, list, delete), the retrieval test, insights, staff accounts, erasing any
   conversation, and everything agents may do.
 
 Signing in is not a role-checked call: front ends turn credentials into a principal with `KefuService.sign_in`
-and `KefuService.principal` (`app.users`), then build this with it.
+and `KefuService.principal` (`app.access.users`), then build this with it.
 """
 
 from __future__ import annotations
@@ -22,24 +22,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from app.auth import ADMIN, AGENT, CUSTOMER, PermissionDenied, Principal, require
+from app.access.auth import ADMIN, AGENT, CUSTOMER, PermissionDenied, Principal, require
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from app.answerer import Reply
-    from app.answering import Answer
-    from app.assist import SavedFaq, Suggestion
-    from app.batch import BatchProgress, Table, UploadedBatch
-    from app.completions import ChatMessage
-    from app.insights import Insights
-    from app.users import UserRecord
+    from app.answering.answerer import Reply
+    from app.answering.rules import Answer
+    from app.desk.assist import SavedFaq, Suggestion
+    from app.answering.batch import BatchProgress, Table, UploadedBatch
+    from app.dialogue.completions import ChatMessage
+    from app.desk.insights import Insights
+    from app.access.users import UserRecord
     from rag.retrieval import SearchHit
-    from app.feedback import FeedbackRecord
-    from app.gaps import GapGroup
-    from app.ingestion import IngestReport
+    from app.dialogue.feedback import FeedbackRecord
+    from app.dialogue.gaps import GapGroup
+    from app.knowledge.ingestion import IngestReport
     from app.services import KefuService
-    from app.sessions import ConversationRecord, MessageRecord
+    from app.dialogue.sessions import ConversationRecord, MessageRecord
     from rag.store import DocumentInfo
 
 
@@ -49,7 +49,7 @@ class AccessControl:
         self.principal = principal
 
     def _audited(self, action: str, session_id: str | None = None):
-        """An audit record of a privileged action by this principal (`app.audit`)."""
+        """An audit record of a privileged action by this principal (`app.access.audit`)."""
         return self.service.components.audit.action(action, self.principal, session_id)
 
     # -- customers ----------------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ class AccessControl:
         )
 
     def complete_stream(self, messages: Sequence[ChatMessage]) -> Reply:
-        """The answer to a conversation the caller holds (`app.completions`): nothing stored, so nothing to own."""
+        """The answer to a conversation the caller holds (`app.dialogue.completions`): nothing stored, so nothing to own."""
         require(self.principal, CUSTOMER, "chat")
         return self.service.complete_stream(messages, actor=self.principal)
 

@@ -3,7 +3,7 @@ answer, a mode and the sources it cites.
 
 - `faq`: an FAQ entry whose question matches the customer's confidently answers directly.
 - `extractive`: otherwise the most relevant sentences of the best passages are quoted, each cited [n].
-  (With a language model configured, `app.dialogue` writes a `generated` answer from the same passages.)
+  (With a language model configured, `app.dialogue.manager` writes a `generated` answer from the same passages.)
 - `abstain`: nothing relevant was found; Kefu says so and offers a human.
 
 Relevance mixes two signals a reader can check: the cosine similarity of question and passage, and the
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.injection import injection_sentences
+from app.guardrails.injection import injection_sentences
 from ingest.chunking import split_sentences
 from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
@@ -37,7 +37,7 @@ MODE_GENERATED = "generated"
 MODE_EXTRACTIVE = "extractive"
 MODE_ABSTAIN = "abstain"
 MODE_HANDOFF = "handoff"
-MODE_SMALLTALK = "smalltalk"  # a greeting, thanks or goodbye answered without a search (`app.dialogue`)
+MODE_SMALLTALK = "smalltalk"  # a greeting, thanks or goodbye answered without a search (`app.dialogue.manager`)
 MODES = (MODE_FAQ, MODE_GENERATED, MODE_EXTRACTIVE, MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK)
 
 Terms = Callable[[str], Sequence[str]]
@@ -82,7 +82,7 @@ class Answer:
     status: str | None = None  # the conversation's handoff status after this turn
     guardrails: list[str] = field(default_factory=list)  # what the output policy changed (for the audit log)
     personal_data: list[str] = field(default_factory=list)  # kinds of personal data the customer's message held
-    cached: bool = False  # taken from the answer cache (`app.answer_cache`), not searched and written again
+    cached: bool = False  # taken from the answer cache (`app.answering.cache`), not searched and written again
 
     def verdicts(self) -> dict[str, Any]:
         """The guardrails' verdicts on this answer, for the audit log (never text)."""
@@ -163,7 +163,7 @@ def _strip_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
 
 
 def without_instructions(hit: SearchHit) -> SearchHit | None:
-    """The hit with the sentences that give the assistant orders (planted instructions: `app.injection`) cut out
+    """The hit with the sentences that give the assistant orders (planted instructions: `app.guardrails.injection`) cut out
     of its text, so they are never quoted, prompted or shown; None when nothing else is left."""
     chunk = hit.chunk
     spans = injection_sentences(chunk.text)

@@ -5,7 +5,7 @@ revoke`; the secret (256 random bits) is what proves it. Only the SHA-256 hash o
 key itself is shown once, when it is created, and can never be read back (a lost key is revoked and replaced).
 A plain hash is enough here, unlike a password's slow one: the secret is random, so there is nothing to guess.
 
-Each key has a role (`customer`, `agent` or `admin`, `app.auth`) and stands for a `Principal` of kind `key`
+Each key has a role (`customer`, `agent` or `admin`, `app.access.auth`) and stands for a `Principal` of kind `key`
 whose id is `key:<id>`: the owner of the conversations it starts. A revoked key is refused from then on, by
 every worker (they read the table). Knows nothing about HTTP: `api/` reads the header and calls `verify`.
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from app.auth import AuthenticationError, Principal, check_role
-from app.database import Database
+from app.access.auth import AuthenticationError, Principal, check_role
+from app.db.database import Database
 from app.errors import InputError, NotFoundError
-from app.schema import ApiKey, iso_utc, utcnow
+from app.db.schema import ApiKey, iso_utc, utcnow
 
 KEY_RE = re.compile(r"^kefu_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 MAX_LABEL_CHARS = 64

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.answerer import MAX_QUESTION_CHARS
-from app.answering import Answer
+from app.answering.answerer import MAX_QUESTION_CHARS
+from app.answering.rules import Answer
 from app.errors import InputError
 from ingest.errors import LoadError
 from ingest.limits import Limits, check_zip

@@ -3,10 +3,10 @@ checked answer out. It stores nothing and remembers nothing between calls, so ev
 dialogue manager with a session's history, an OpenAI-style request carrying its own messages, an agent's
 suggested reply, batch FAQ answering.
 
-One question goes: make it standalone (`app.rewriting`) → retrieve → decide (`app.answering.plan`: a
+One question goes: make it standalone (`app.answering.rewriting`) → retrieve → decide (`app.answering.rules.plan`: a
 confident FAQ entry, nothing relevant, or passages to answer from) → write (the language model, streamed,
-through the grounded prompt of `app.prompting`; without a model, the extractive answer) → check
-(`app.citations`: only passages that were given may be cited) → fall back (a model that says nothing a
+through the grounded prompt of `app.answering.prompting`; without a model, the extractive answer) → check
+(`app.answering.citations`: only passages that were given may be cited) → fall back (a model that says nothing a
 customer could read gives way to the extractive answer). A question that finds nothing alone is searched
 once more with the conversation's subject beside it. A batch runs the same steps with one embedding batch
 for the searches and one batched generation for every answer that needs the model.
@@ -20,13 +20,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app import answering, metrics
-from app.answering import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
-from app.citations import CitationStream, attribute, check_citations
+from app import metrics
+
+from app.answering import rules as answering
+from app.answering.rules import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
+from app.answering.citations import CitationStream, attribute, check_citations
 from app.errors import ConfigError, InputError
-from app.output_policy import LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
-from app.prompting import HistoryTurn, Passage, Prompt, build_prompt
-from app.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
+from app.guardrails.output_policy import LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
+from app.answering.prompting import HistoryTurn, Passage, Prompt, build_prompt
+from app.answering.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
 from app.settings import AnswerSettings
 from inference.generator import Generator
 from ingest.documents import KIND_FAQ
@@ -93,7 +95,7 @@ class Reply:
 
 @dataclass
 class Evidence:
-    """What one question's search found, judged (`app.answering.judge`): every hit with its relevance, best
+    """What one question's search found, judged (`app.answering.rules.judge`): every hit with its relevance, best
     retrieved first; the question's terms and their idf weights. No hits: all empty."""
 
     judged: list[Judged]

@@ -44,7 +44,7 @@ EXAMPLE_MIN_SIMILARITY = 0.78
 EXAMPLE_MARGIN = 0.04
 EXAMPLE_MAX_WORDS = 16  # longer messages carry a question even when they open with small talk
 
-EXAMPLES_FILE = Path(__file__).resolve().parent.parent / "data" / "intents.csv"
+EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "data" / "intents.csv"
 
 # Asking for a person. "客服" alone is not enough: "客服电话是多少" asks for a number.
 _HUMAN_RE = re.compile(

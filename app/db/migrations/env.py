@@ -1,8 +1,8 @@
-"""Alembic environment: runs migrations on the connection `app.database.Database` passes in (under its lock)."""
+"""Alembic environment: runs migrations on the connection `app.db.database.Database` passes in (under its lock)."""
 
 from alembic import context
 
-from app.schema import Base
+from app.db.schema import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

@@ -3,8 +3,8 @@ answered without a search or a generation.
 
 What may be cached: an answer to a question asked with no history and no slots (the first question of a
 conversation, or an OpenAI-style request carrying one message), in mode `faq`, `extractive` or `generated`;
-never an abstention, a refusal, small talk or a handoff (the dialogue manager decides, `app.dialogue`).
-A question holding personal data (`app.pii.find_pii`) is never cached, and an entry holds only what the
+never an abstention, a refusal, small talk or a handoff (the dialogue manager decides, `app.dialogue.manager`).
+A question holding personal data (`app.guardrails.pii.find_pii`) is never cached, and an entry holds only what the
 knowledge base said (answer text, mode, sources, language, confidence), never the question: keys are hashes.
 
 The key is a hash of the normalised question (Unicode NFKC, case folded, spaces collapsed, trailing
@@ -14,7 +14,7 @@ write bumps: after an ingest or a delete, in any process, no entry written befor
 
 Backends: `MemoryBackend` (an LRU in this process, the default) and `RedisBackend` (`KEFU_CACHE_URL=redis://…`,
 shared by every worker and node). Each keeps an index from conversation to the entries its answers made, so
-erasing a conversation (`app.privacy`, `kefu erase`) removes them too (the memory backend only holds what its
+erasing a conversation (`app.guardrails.privacy`, `kefu erase`) removes them too (the memory backend only holds what its
 own process answered). A cache that cannot be reached counts as a miss (answers go on; logged once per outage,
 metric `kefu_answer_cache{result="error"}`, and not tried again for `RETRY_SECONDS`); an erasure that cannot
 reach it fails loudly.
@@ -34,9 +34,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app import metrics
-from app.answering import MODE_EXTRACTIVE, MODE_FAQ, MODE_GENERATED, Answer
+from app.answering.rules import MODE_EXTRACTIVE, MODE_FAQ, MODE_GENERATED, Answer
 from app.errors import ConfigError, KefuError, redact
-from app.pii import find_pii
+from app.guardrails.pii import find_pii
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -266,7 +266,7 @@ class AnswerCache:
         self._recovered()
 
     def erase_session(self, session_id: str) -> int:
-        """The eraser `app.privacy` calls: entries made by this conversation's answers. Raises when the
+        """The eraser `app.guardrails.privacy` calls: entries made by this conversation's answers. Raises when the
         backend cannot be reached (an erasure must not pass silently)."""
         return self.backend.erase_session(session_id)
 

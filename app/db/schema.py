@@ -1,7 +1,7 @@
 """The tables of Kefu's SQL database, as SQLAlchemy models. Created and changed only by the Alembic
-migrations in `app/migrations/versions` (one per change, in order); these classes must match them.
+migrations in `app/db/migrations/versions` (one per change, in order); these classes must match them.
 
-- `conversations`: one per customer conversation, with its handoff `status` (`app.handoff`), when that
+- `conversations`: one per customer conversation, with its handoff `status` (`app.dialogue.handoff`), when that
   status began, why it was handed over and to which agent, and the `slots` found so far.
 - `messages`: every turn of every role (`user`, `assistant`, `agent`, `system`), with the answer's mode,
   sources and confidence, the customer's detected intent, the standalone query Kefu searched, and which

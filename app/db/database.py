@@ -2,9 +2,9 @@
 SQLAlchemy URL) when KEFU_DATABASE_URL says so.
 
 This module owns the engine, the schema's migrations and the shape of every transaction; it knows nothing
-about what the tables mean (`app.schema` declares them, `app.sessions` and `app.feedback` use them).
+about what the tables mean (`app.db.schema` declares them, `app.dialogue.sessions` and `app.dialogue.feedback` use them).
 
-- **Migrations** (Alembic, `app/migrations/versions`) run when the database is opened, under a lock, so
+- **Migrations** (Alembic, `app/db/migrations/versions`) run when the database is opened, under a lock, so
   several processes starting at once upgrade it once: SQLite takes its write lock (`BEGIN IMMEDIATE`),
   PostgreSQL a transaction-scoped advisory lock. A database already at the newest revision is recognised
   without importing Alembic (it costs a cold `kefu ask` 0.2 s).

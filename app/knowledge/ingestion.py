@@ -19,7 +19,7 @@ from typing import Any
 
 from app.components import Components
 from app.errors import InputError
-from app.injection import injection_sentences
+from app.guardrails.injection import injection_sentences
 from app.settings import Settings
 from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION, Document, check_label
 from ingest.errors import LoadError
@@ -142,7 +142,7 @@ def limits_from(settings: Settings) -> Limits:
 
 
 def flag_instructions(doc: Document) -> None:
-    """Mark a document holding sentences that give the assistant orders (planted instructions, `app.injection`):
+    """Mark a document holding sentences that give the assistant orders (planted instructions, `app.guardrails.injection`):
     admins see the count in `kefu docs list` and the knowledge-base page; answers never quote those sentences."""
     found = len(injection_sentences(doc.text))
     if found:

@@ -1,15 +1,15 @@
 """The dialogue manager: one customer message in, one reply out, within a conversation kept in the sessions
-database. It owns the turn rules; answering a question is the stateless `app.answerer`'s work.
+database. It owns the turn rules; answering a question is the stateless `app.answering.answerer`'s work.
 
 A turn: understand (intent, slots) → store the customer's message (before anything can fail) → route by the
-conversation's handoff status (`app.handoff`) and the intent → answer → store the reply.
+conversation's handoff status (`app.dialogue.handoff`) and the intent → answer → store the reply.
 
 - Handed over (`waiting_agent`): a holding reply with the queue position, never an answer the assistant made
   up. With an agent (`with_agent`): the assistant stays silent; the message waits for the agent. Resolved: a
   new message reopens the conversation with the assistant.
 - Asking for a person, or a complaint: the conversation is handed over at once, and the customer is told.
 - A greeting, thanks or goodbye: a short reply without a search. Small talk: what Kefu can help with.
-- An injection or jailbreak attempt (`app.injection`): a polite refusal; it counts as an abstention towards
+- An injection or jailbreak attempt (`app.guardrails.injection`): a polite refusal; it counts as an abstention towards
   handoff and three times towards the client's rate limit.
 - A question: the answerer, given the conversation's recent messages and slots. Its second abstention in a
   row hands the conversation over instead. Every abstention is recorded as a knowledge gap.
@@ -19,7 +19,7 @@ conversation each time) follows the same rules where the conversation's state do
 attempts anywhere in the given conversation are refused, small talk gets its short replies, a request for a
 person is told where people answer, and questions go to the answerer with the given history. Nothing is
 stored but knowledge gaps. Both kinds of turn take an answer to a question asked with no history and no slots
-from the answer cache when it holds one (`app.answer_cache`), and keep it there otherwise; every answer is
+from the answer cache when it holds one (`app.answering.cache`), and keep it there otherwise; every answer is
 counted by mode and by whether the cache gave it (`app.metrics.ANSWERS`).
 
 Agents act through the same manager: take a conversation, reply (a message of role `agent`), release it back
@@ -33,22 +33,28 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from app import answering, handoff, intents, metrics
-from app.answerer import Answerer, Reply
-from app.answering import MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK, Answer
+from app import metrics
+
+from app.answering import rules as answering
+
+from app.dialogue import handoff
+
+from app.dialogue import intents
+from app.answering.answerer import Answerer, Reply
+from app.answering.rules import MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK, Answer
 from app.errors import InputError
-from app.feedback import GAP_ABSTAINED, GAP_NOT_HELPFUL, FeedbackRecord, FeedbackStore
-from app.injection import detect_injection
-from app.intents import Intent, IntentClassifier
-from app.pii import find_pii
-from app.rewriting import HistoryItem
-from app.sessions import MessageRecord, NewMessage, SessionStore
+from app.dialogue.feedback import GAP_ABSTAINED, GAP_NOT_HELPFUL, FeedbackRecord, FeedbackStore
+from app.guardrails.injection import detect_injection
+from app.dialogue.intents import Intent, IntentClassifier
+from app.guardrails.pii import find_pii
+from app.answering.rewriting import HistoryItem
+from app.dialogue.sessions import MessageRecord, NewMessage, SessionStore
 from app.settings import DialogueSettings
-from app.slots import find_slots
+from app.dialogue.slots import find_slots
 from rag.analysis import detect_language
 
 if TYPE_CHECKING:
-    from app.answer_cache import AnswerCache
+    from app.answering.cache import AnswerCache
 
 MAX_AGENT_MESSAGE_CHARS = 8000
 

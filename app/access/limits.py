@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.audit import AuditLog, actor_id
-from app.auth import Principal
+from app.access.audit import AuditLog, actor_id
+from app.access.auth import Principal
 from app.errors import RateLimited
-from app.schema import utcnow
-from app.sessions import SessionStore
+from app.db.schema import utcnow
+from app.dialogue.sessions import SessionStore
 
 WINDOW_SECONDS = 60
 FLAGGED_WEIGHT = 3

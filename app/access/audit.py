@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from app.auth import LOCAL_OPERATOR, Principal
-from app.database import Database
-from app.schema import AuditRecord, iso_utc, utcnow
+from app.access.auth import LOCAL_OPERATOR, Principal
+from app.db.database import Database
+from app.db.schema import AuditRecord, iso_utc, utcnow
 
 FIELDS = ("prompt_chars", "answer_chars", "mode", "error_code", "verdicts", "session_id")
 

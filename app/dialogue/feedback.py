@@ -1,10 +1,10 @@
-"""Feedback on answers and the knowledge gaps Kefu learns from, in the SQL database (`app.schema`).
+"""Feedback on answers and the knowledge gaps Kefu learns from, in the SQL database (`app.db.schema`).
 
 A customer (or agent) marks an answer helpful (`up`) or not (`down`), by its message id, with an optional
 comment. Every abstention and every answer marked not helpful becomes a knowledge-gap record holding the
 standalone question Kefu searched for: what the knowledge base should learn to answer. Grouping the gaps by
-meaning is `app.gaps`' (pure) work; this module only stores and reads. Comments and gap questions are stored
-with personal data masked (`app.pii`).
+meaning is `app.dialogue.gaps`' (pure) work; this module only stores and reads. Comments and gap questions are stored
+with personal data masked (`app.guardrails.pii`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.database import Database
+from app.db.database import Database
 from app.errors import InputError, NotFoundError
-from app.pii import mask
-from app.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
+from app.guardrails.pii import mask
+from app.db.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
 
 RATINGS = ("up", "down")
 GAP_ABSTAINED = "abstained"

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 
-from app.database import Database
+from app.db.database import Database
 from app.errors import NotFoundError
-from app.schema import AuditRecord, Conversation, Feedback, KnowledgeGap, Message, utcnow
+from app.db.schema import AuditRecord, Conversation, Feedback, KnowledgeGap, Message, utcnow
 
 # name -> erase(session_id) -> how many entries it removed
 Eraser = Callable[[str], int]

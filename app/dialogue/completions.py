@@ -3,14 +3,14 @@ question to answer (its last customer message) and the history before it. Nothin
 message, no slot; the caller sends the whole conversation again next time. What an OpenAI-compatible route
 (`POST /v1/chat/completions`) needs.
 
-The turn itself is the dialogue manager's stateless one (`app.dialogue.DialogueManager.respond`): the injection
+The turn itself is the dialogue manager's stateless one (`app.dialogue.manager.DialogueManager.respond`): the injection
 check over every customer message, the intent (a greeting, thanks or small talk get their short reply; asking for
 a person gets the way to reach one, since a stateless chat has no queue an agent could pick up), the answer cache
 for a conversation of one message, then the stateless answerer with the caller's earlier messages as history
 and the slots they fill. `app.services.KefuService.complete_stream` adds the rate limit and the audit record,
-`app.access` the role check.
+`app.access.control` the role check.
 
-The caller's `system` messages are ignored: Kefu's own grounded prompt (`app.prompting`) is the only system
+The caller's `system` messages are ignored: Kefu's own grounded prompt (`app.answering.prompting`) is the only system
 prompt, so a client cannot talk the model out of its rules. `assistant` messages count as earlier answers.
 Pure.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InputError
-from app.rewriting import HistoryItem
+from app.answering.rewriting import HistoryItem
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_MESSAGES = 1000

@@ -20,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.database import Database
-from app.schema import Conversation, Feedback, Message
+from app.db.database import Database
+from app.db.schema import Conversation, Feedback, Message
 
 MAX_DAYS = 366
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from app.feedback import GapRecord
+from app.dialogue.feedback import GapRecord
 
 MIN_SIMILARITY = 0.8
 MIN_OVERLAP = 0.5

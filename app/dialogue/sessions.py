@@ -1,7 +1,7 @@
-"""Conversations and their messages in the SQL database (`app.database`, tables in `app.schema`).
+"""Conversations and their messages in the SQL database (`app.db.database`, tables in `app.db.schema`).
 
 Stores and reads; decides nothing. Personal data never reaches the database raw: message text, the query a
-turn searched and slot values are masked (`app.pii.mask`) as they are written; the live answer used what the
+turn searched and slot values are masked (`app.guardrails.pii.mask`) as they are written; the live answer used what the
 customer typed, the record keeps `138****8000`. Messages are never updated: a turn is one row per role, written as it
 happens (the customer's question before it is answered, so a turn killed mid-answer keeps it). Every change
 of handoff status is a compare-and-set (`transition`), so two processes moving the same conversation cannot
@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import handoff
-from app.database import Database
+from app.dialogue import handoff
+from app.db.database import Database
 from app.errors import InputError, NotFoundError
-from app.pii import mask
-from app.schema import Conversation, Message, iso_utc, utcnow
+from app.guardrails.pii import mask
+from app.db.schema import Conversation, Message, iso_utc, utcnow
 
 ROLES = ("user", "assistant", "agent", "system")
 PERSONAL_SLOTS = ("phone", "email")  # order numbers and product names are not personal data
@@ -238,7 +238,7 @@ class SessionStore:
     def transition(
         self, conversation_id: str, event: str, reason: str | None = None, agent: str | None = None
     ) -> ConversationRecord:
-        """Move the conversation by a handoff event (`app.handoff`), atomically: when another process moved it
+        """Move the conversation by a handoff event (`app.dialogue.handoff`), atomically: when another process moved it
         first, the move is judged again from where that left it."""
         for _ in range(5):
             current = self.get(conversation_id)

@@ -27,10 +27,10 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth import STAFF_ROLES, AuthenticationError, Principal
-from app.database import Database
+from app.access.auth import STAFF_ROLES, AuthenticationError, Principal
+from app.db.database import Database
 from app.errors import InputError, NotFoundError
-from app.schema import LoginFailure, User, iso_utc, utcnow
+from app.db.schema import LoginFailure, User, iso_utc, utcnow
 from app.settings import AuthSettings
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
