@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from app.access.auth import operator_as
 from app.answering.rules import MODE_FAQ
 from app.services import KefuService
 
@@ -46,19 +47,19 @@ def test_an_answer_saved_as_faq_answers_the_next_identical_question(service):
     first = service.ask(question)
     assert first.mode != MODE_FAQ
     answer = "Yes: choose Store pickup at checkout; orders are ready within 2 hours."
-    saved = service.save_faq(question, answer, "anna")
+    saved = service.save_faq(question, answer, actor=operator_as("anna"))
     assert saved.entries == 1 and not saved.replaced and saved.doc_id
     again = service.ask(question)
     assert again.mode == MODE_FAQ and again.answer == answer
     assert again.sources[0]["title"] == "FAQ: Agent answers"
     # Saved again with another answer: replaced, not duplicated.
-    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", "bob")
+    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", actor=operator_as("bob"))
     assert changed.entries == 1 and changed.replaced
     assert service.ask(question).answer == "No, not yet."
     documents = [d for d in service.documents() if d.doc_id == saved.doc_id]
     assert len(documents) == 1 and documents[0].chunks == 1
     with pytest.raises(Exception, match="answer is empty"):
-        service.save_faq(question, "  ", "anna")
+        service.save_faq(question, "  ", actor=operator_as("anna"))
 
 
 def test_insights_count_conversations_modes_handoffs_latency_and_feedback(database_url):

@@ -23,8 +23,8 @@ from sqlalchemy import or_, select
 
 from app.access.auth import AuthenticationError, Principal, check_role
 from app.db.database import Database
-from app.errors import InputError, NotFoundError
 from app.db.schema import ApiKey, iso_utc, utcnow
+from app.errors import InputError, NotFoundError
 
 KEY_RE = re.compile(r"^kefu_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
 MAX_LABEL_CHARS = 64

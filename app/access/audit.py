@@ -110,6 +110,16 @@ class AuditLog:
             ).all()
         return sum(weight_of_flagged if (v or {}).get("injection") else 1 for (v,) in rows)
 
+    def turns_in_session_since(self, session_id: str, since: datetime) -> int:
+        """How many customer messages (turns) the conversation has had since `since`: what the per-conversation
+        rate limit counts."""
+        with self.db.read() as db:
+            return db.scalar(
+                select(func.count()).where(
+                    AuditRecord.action == "turn", AuditRecord.session_id == session_id, AuditRecord.created_at >= since
+                )
+            ) or 0
+
     def erase_session(self, session_id: str) -> int:
         with self.db.write() as db:
             return db.execute(delete(AuditRecord).where(AuditRecord.session_id == session_id)).rowcount or 0

@@ -10,7 +10,7 @@ claims. Pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.errors import ClientError, KefuError
 
@@ -46,6 +46,18 @@ class Principal:
 
 
 LOCAL_OPERATOR = Principal("local", "operator", ADMIN, "local")
+
+
+def operator_as(name: str) -> Principal:
+    """The local operator acting under a person's name (`kefu sessions reply --agent NAME`)."""
+    return replace(LOCAL_OPERATOR, name=name)
+
+
+def owner_id(principal: Principal | None) -> str | None:
+    """Who a conversation a principal starts belongs to: its stable id (the local operator's are nobody's)."""
+    if principal is None or principal.kind == "local":
+        return None
+    return principal.id or None
 
 
 def anonymous(client_id: str = "", sessions: frozenset[str] = frozenset()) -> Principal:

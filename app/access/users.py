@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.access.auth import STAFF_ROLES, AuthenticationError, Principal
 from app.db.database import Database
-from app.errors import InputError, NotFoundError
 from app.db.schema import LoginFailure, User, iso_utc, utcnow
+from app.errors import InputError, NotFoundError
 from app.settings import AuthSettings
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -104,7 +106,6 @@ def new_password() -> str:
 
 class UserStore:
     def __init__(self, db: Database, settings: AuthSettings | None = None):
-        from argon2 import PasswordHasher
 
         self.db = db
         self.settings = settings or AuthSettings()
@@ -204,7 +205,6 @@ class UserStore:
         return Principal("user", row.name, row.role, f"user:{row.id}")
 
     def _verify(self, stored: str, password: str) -> bool:
-        from argon2.exceptions import InvalidHashError, VerificationError
 
         try:
             return self.hasher.verify(stored, password)

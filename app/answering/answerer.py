@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import metrics
-
 from app.answering import rules as answering
-from app.answering.rules import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
 from app.answering.citations import CitationStream, attribute, check_citations
-from app.errors import ConfigError, InputError
-from app.guardrails.output_policy import LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
 from app.answering.prompting import HistoryTurn, Passage, Prompt, build_prompt
 from app.answering.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
+from app.answering.rules import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
+from app.errors import ConfigError, InputError
+from app.guardrails.output_policy import LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
 from app.settings import AnswerSettings
 from inference.generator import Generator
 from ingest.documents import KIND_FAQ
@@ -74,13 +73,27 @@ class Grounded:
         return out
 
 
+@dataclass(frozen=True)
+class Usage:
+    """The tokens a written answer cost, as the model counts them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}  # fmt: skip
+
+
 class Reply:
-    """Iterate for the answer's text pieces as they are written; afterwards `answer` holds the result and
-    `prompt` the grounded prompt the model was given (None when no model wrote the answer)."""
+    """Iterate for the answer's text pieces as they are written; afterwards `answer` holds the result, `prompt`
+    the grounded prompt the model was given and `usage` its token counts (both None when no model wrote the
+    answer)."""
 
     def __init__(self, pieces: Callable[[Reply], Iterator[str]]):
         self.answer: Answer | None = None
         self.prompt: Prompt | None = None
+        self.usage: Usage | None = None  # tokens, when a language model wrote the answer
         self._pieces = pieces(self)
 
     def __iter__(self) -> Iterator[str]:
@@ -205,13 +218,16 @@ class Answerer:
         history: Sequence[HistoryItem] = (),
         slots: Mapping[str, Any] | None = None,
         filters: SearchFilter | None = None,
+        language: str | None = None,
     ) -> Decision:
         """Rewrite, retrieve and decide, without writing anything: a caller may look at the decision (did it
         abstain?) before the answer is written. A question that abstains alone is searched once more with
-        the conversation's subject beside it."""
+        the conversation's subject beside it. A caller that has understood the question already passes its
+        `language`, and the question is then taken as checked (`checked_question`) as it is."""
         started = time.perf_counter()
-        question = self.check(question)
-        language = detect_language(question) or "en"
+        if language is None:
+            question = self.check(question)
+            language = detect_language(question) or "en"
         rewrite = self.rewriter.rewrite(question, history, slots) if history or slots else Rewrite(question, False)
         outcome = self._decide([rewrite.query], [language], filters)[0]
         if _abstained(outcome) and not rewrite.rewritten and (history or slots):
@@ -345,6 +361,7 @@ class Answerer:
             answer = self._extractive(grounded)
             answer.guardrails += shown.changes
             yield ("\n\n" if "".join(shown.released).strip() else "") + answer.answer
+        reply.usage = Usage(prompt.tokens, generator.count_tokens(answer.answer))
         return answer
 
     # -- a batch ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 def _read_xlsx(path: Path, limits: Limits) -> tuple[list[str], list[list[str]]]:
     check_zip(path, limits, "XLSX")
-    import openpyxl
+    import openpyxl  # half a second to import: only for XLSX sheets
 
     try:
         workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
@@ -158,11 +159,11 @@ def write_table(path: Path, columns: Sequence[str], rows: Sequence[Sequence[str]
     temporary = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     if _format(path) == ".xlsx":
-        import openpyxl
+        import openpyxl  # only for XLSX sheets
+        from openpyxl.cell import WriteOnlyCell
 
         workbook = openpyxl.Workbook(write_only=True)
         sheet = workbook.create_sheet("answers")
-        from openpyxl.cell import WriteOnlyCell
 
         def text_cell(value: str):
             cell = WriteOnlyCell(sheet, value=value)
@@ -359,7 +360,6 @@ def _staged(name: str, data: bytes, work_dir: Path) -> Path:
 def preview_upload(name: str, data: bytes, work_dir: Path, limits: Limits | None = None) -> Table:
     """The uploaded sheet's columns and rows, and the question column found by name (its index; 0 when no
     column has a question-like name: the caller lets the user choose)."""
-    import shutil
 
     path = _staged(name, data, work_dir)
     try:
@@ -393,7 +393,6 @@ def answer_upload(
 ) -> UploadedBatch:
     """`run_batch` over an uploaded sheet: the output (CSV or XLSX) comes back as bytes, and the working folder
     under `work_dir` is removed once it has."""
-    import shutil
 
     output_format = output_format if output_format.startswith(".") else "." + output_format
     if output_format not in FORMATS:

@@ -31,6 +31,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Protocol
 
 from app import metrics
@@ -119,7 +120,7 @@ class RedisBackend:
         self.url = url
         if client is None:
             try:
-                import redis
+                import redis  # the optional shared backend: only when KEFU_CACHE_URL names a Redis
             except ImportError:
                 raise ConfigError(f"KEFU_CACHE_URL={redact(url)} needs the redis package: pip install 'kefu[redis]'") from None
             client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30)
@@ -182,7 +183,6 @@ def settings_fingerprint(settings: Settings, backend: str) -> str:
     thresholds, audiences, models, the rewriter, generation, the output policy) and of the generator that
     `KEFU_LLM` resolved to: processes configured alike share entries, and a changed setting never reads an
     answer made under another."""
-    from importlib.metadata import PackageNotFoundError, version
 
     def dump(group) -> dict[str, Any]:
         return json.loads(group.model_dump_json())
@@ -221,9 +221,10 @@ class AnswerCache:
         self._down_until = float("-inf")  # while the backend is failing: when to try it again
         self._lock = threading.Lock()
 
-    def key(self, question: str, filters: SearchFilter | None = None) -> str | None:
-        """The key of a conversation-free question, or None when it must not be cached (personal data)."""
-        if find_pii(question):
+    def key(self, question: str, filters: SearchFilter | None = None, personal: bool | None = None) -> str | None:
+        """The key of a conversation-free question, or None when it must not be cached: it holds personal data
+        (`personal`, when the caller has looked already; otherwise the question is scanned here)."""
+        if personal if personal is not None else find_pii(question):
             return None
         if self._fingerprint_value is None:
             self._fingerprint_value = self._fingerprint()

@@ -42,6 +42,8 @@ class _Group(click.Group):
 
 
 def get_service():
+    # The service brings the whole answer path (numpy, SQLAlchemy, the store); imported only by the commands that
+    # use it, so `kefu serve` and `kefu ui` (which exec another process) and `--help` start without it.
     from app.services import KefuService
 
     return KefuService()

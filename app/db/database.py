@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -96,6 +96,7 @@ class Database:
     def _migrate(self) -> None:
         if self._revision() == HEAD_REVISION:
             return
+        # Alembic takes most of a second to import: only when the schema is behind.
         from alembic import command
         from alembic.config import Config
 

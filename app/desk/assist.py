@@ -9,7 +9,7 @@
   same question saved again replaces its answer. Writes to the sheet are serialised (a lock file), and the
   sheet is replaced atomically, so two agents saving at once both keep their entry.
 
-Role checks belong to the caller (`app.access.control`).
+Role checks belong to the gate (`app.access.gate`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from app.answering.answerer import checked_question
 from app.answering.rules import Answer
-from app.dialogue.manager import MAX_AGENT_MESSAGE_CHARS, history_items
-from app.errors import InputError, KefuError
+from app.db.schema import utcnow
+from app.dialogue.conversation import history_items
 from app.dialogue.intents import QUESTION
+from app.dialogue.manager import MAX_AGENT_MESSAGE_CHARS
+from app.errors import InputError, KefuError
 
 if TYPE_CHECKING:
     from app.answering.answerer import Answerer
-    from app.knowledge.ingestion import Ingestion
     from app.dialogue.sessions import SessionStore
+    from app.knowledge.ingestion import Ingestion
     from app.settings import Settings
 
 FAQ_FILE = Path("faq") / "agent-answers.csv"
@@ -111,7 +113,6 @@ def read_entries(path: Path) -> list[list[str]]:
 
 def save_faq(settings: Settings, ingestion: Ingestion, question: str, answer: str, author: str) -> SavedFaq:
     """Add (or replace) the entry `question` → `answer` in the managed FAQ sheet and index the sheet now."""
-    from app.db.schema import utcnow
 
     question = checked_question(question)
     answer = (answer or "").strip()

@@ -8,7 +8,7 @@ check over every customer message, the intent (a greeting, thanks or small talk 
 a person gets the way to reach one, since a stateless chat has no queue an agent could pick up), the answer cache
 for a conversation of one message, then the stateless answerer with the caller's earlier messages as history
 and the slots they fill. `app.services.KefuService.complete_stream` adds the rate limit and the audit record,
-`app.access.control` the role check.
+the gate (`app.access.gate`) the role check.
 
 The caller's `system` messages are ignored: Kefu's own grounded prompt (`app.answering.prompting`) is the only system
 prompt, so a client cannot talk the model out of its rules. `assistant` messages count as earlier answers.
@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import InputError
 from app.answering.rewriting import HistoryItem
+from app.errors import InputError
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_MESSAGES = 1000

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 
 from app.db.database import Database
+from app.db.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
 from app.errors import InputError, NotFoundError
 from app.guardrails.pii import mask
-from app.db.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
 
 RATINGS = ("up", "down")
 GAP_ABSTAINED = "abstained"

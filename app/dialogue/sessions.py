@@ -7,6 +7,11 @@ happens (the customer's question before it is answered, so a turn killed mid-ans
 of handoff status is a compare-and-set (`transition`), so two processes moving the same conversation cannot
 both win. Reads of a conversation's history take only its most recent messages (`recent`): a turn costs
 the same in a conversation of 20,000 messages as in one of 20.
+
+A customer's turn makes three calls (`app.dialogue.manager`): `load` (the conversation, created if new, with its
+recent messages and queue position, in one read), `record_question` (the message, the slots it filled, and the
+reopening of a resolved conversation, in one transaction) and `record_answer` (the reply, and the handover
+when the turn hands the conversation to a person, in one transaction).
 """
 
 from __future__ import annotations
@@ -14,17 +19,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.dialogue import handoff
 from app.db.database import Database
+from app.db.schema import Conversation, Message, iso_utc, utcnow
+from app.dialogue import handoff
 from app.errors import InputError, NotFoundError
 from app.guardrails.pii import mask
-from app.db.schema import Conversation, Message, iso_utc, utcnow
 
 ROLES = ("user", "assistant", "agent", "system")
 PERSONAL_SLOTS = ("phone", "email")  # order numbers and product names are not personal data
@@ -147,6 +151,21 @@ def _conversation(row: Conversation, messages: int = 0, last: str | None = None)
     )
 
 
+@dataclass
+class Loaded:
+    """A conversation as a turn starts it: its record, its newest messages (oldest first), and its place in the
+    queue when it waits for an agent."""
+
+    conversation: ConversationRecord
+    recent: list[MessageRecord]
+    queue_position: int | None = None
+    created: bool = False
+
+
+def _mask_slots(found: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: mask(v) if k in PERSONAL_SLOTS and isinstance(v, str) else v for k, v in found.items()}
+
+
 def check_id(conversation_id: str) -> str:
     if not 0 < len(conversation_id) <= MAX_ID_CHARS or not conversation_id.isprintable():
         raise InputError(f"a session id must be 1 to {MAX_ID_CHARS} printable characters")
@@ -176,6 +195,72 @@ class SessionStore:
         except IntegrityError:
             pass  # another process created it between our read and our write (PostgreSQL: read committed)
         return conversation_id
+
+    def load(self, conversation_id: str | None, history: int, owner: str | None = None,
+             customer_id: str | None = None) -> Loaded:  # fmt: skip
+        """The conversation `conversation_id` as a turn needs it (see `Loaded`), created first when it does not
+        exist (with this id, or a new random one; `owner` and `customer_id` recorded on creation)."""
+        conversation_id = check_id(conversation_id) if conversation_id else uuid.uuid4().hex
+        with self.db.read() as db:
+            row = db.get(Conversation, conversation_id)
+            if row is not None:
+                rows = db.scalars(
+                    select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(history)
+                ).all()
+                position = self._position(db, row) if row.status == handoff.WAITING else None
+                return Loaded(_conversation(row), [_message(r) for r in reversed(rows)], position)
+        now = utcnow()
+        created = Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now, status_since=now,
+                               owner=owner, customer_id=customer_id)  # fmt: skip
+        try:
+            with self.db.write() as db:
+                db.add(created)
+        except IntegrityError:  # another process created it between our read and our write
+            return self.load(conversation_id, history)
+        return Loaded(_conversation(created), [], created=True)
+
+    def record_question(self, conversation_id: str, message: NewMessage, found: Mapping[str, Any],
+                        reopen: bool = False) -> tuple[MessageRecord, ConversationRecord]:  # fmt: skip
+        """Store the customer's message, add the slots it filled (a newer value replaces an older; personal data
+        masked), and reopen the conversation when it was resolved; one transaction. The message and the
+        conversation as it now stands."""
+        with self.db.write() as db:
+            row = db.get(Conversation, conversation_id, with_for_update=True)  # PostgreSQL: an agent's take waits
+            if row is None:
+                raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
+            now = utcnow()
+            if found:
+                row.slots = {**(row.slots or {}), **_mask_slots(found)}
+            if reopen and row.status == handoff.RESOLVED:
+                row.status, row.status_since, row.agent = handoff.next_status(row.status, "reopen"), now, None
+            stored = self._insert(db, row, message, now)
+            return stored, _conversation(row)
+
+    def record_answer(self, conversation_id: str, message: NewMessage | None,
+                      hand_over: str | None = None) -> tuple[str, MessageRecord | None]:  # fmt: skip
+        """Store the reply (None: nothing to store) and, with a `hand_over` reason, ask for a person first; one
+        transaction. The conversation's status afterwards, and the stored reply."""
+        with self.db.write() as db:
+            row = db.get(Conversation, conversation_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
+            now = utcnow()
+            if hand_over is not None:
+                target = handoff.next_status(row.status, "request")
+                if target != row.status:
+                    row.status_since = now
+                row.status, row.handoff_reason, row.agent, row.updated_at = target, hand_over, None, now
+            stored = self._insert(db, row, message, now) if message is not None else None
+            return row.status, stored
+
+    def owner_of(self, conversation_id: str) -> str | None:
+        """Who started the conversation (a principal's id; None for the local operator's); NotFoundError when
+        there is no such conversation."""
+        with self.db.read() as db:
+            row = db.get(Conversation, check_id(conversation_id))
+            if row is None:
+                raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
+            return row.owner
 
     def get(self, conversation_id: str) -> ConversationRecord:
         with self.db.read() as db:
@@ -226,14 +311,18 @@ class SessionStore:
             row = db.get(Conversation, conversation_id)
             if row is None or row.status != handoff.WAITING:
                 return None
-            ahead = db.scalar(
-                select(func.count()).where(
-                    Conversation.status == handoff.WAITING,
-                    (Conversation.status_since < row.status_since)
-                    | ((Conversation.status_since == row.status_since) & (Conversation.id < row.id)),
-                )
+            return self._position(db, row)
+
+    @staticmethod
+    def _position(db, row: Conversation) -> int:
+        ahead = db.scalar(
+            select(func.count()).where(
+                Conversation.status == handoff.WAITING,
+                (Conversation.status_since < row.status_since)
+                | ((Conversation.status_since == row.status_since) & (Conversation.id < row.id)),
             )
-            return int(ahead or 0) + 1
+        )
+        return int(ahead or 0) + 1
 
     def transition(
         self, conversation_id: str, event: str, reason: str | None = None, agent: str | None = None
@@ -272,7 +361,7 @@ class SessionStore:
             row = db.get(Conversation, conversation_id)
             if row is None:
                 raise NotFoundError(f"no session {conversation_id!r}")
-            slots = {**(row.slots or {}), **{k: mask(v) if k in PERSONAL_SLOTS and isinstance(v, str) else v for k, v in found.items()}}
+            slots = {**(row.slots or {}), **_mask_slots(found)}
             if found:
                 row.slots = slots
             return slots
@@ -286,13 +375,18 @@ class SessionStore:
             conversation = db.get(Conversation, conversation_id)
             if conversation is None:
                 raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
-            now = utcnow()
-            conversation.updated_at = now
-            fields = {**vars(message), "content": mask(message.content), "query": mask(message.query) if message.query else None}
-            row = Message(conversation_id=conversation_id, created_at=now, **fields)
-            db.add(row)
-            db.flush()
-            return _message(row)
+            return self._insert(db, conversation, message, utcnow())
+
+    @staticmethod
+    def _insert(db, conversation: Conversation, message: NewMessage, now) -> MessageRecord:
+        if message.role not in ROLES:
+            raise InputError(f"unknown message role {message.role!r}: one of {', '.join(ROLES)}")
+        conversation.updated_at = now
+        fields = {**vars(message), "content": mask(message.content), "query": mask(message.query) if message.query else None}
+        row = Message(conversation_id=conversation.id, created_at=now, **fields)
+        db.add(row)
+        db.flush()
+        return _message(row)
 
     def recent(self, conversation_id: str, limit: int) -> list[MessageRecord]:
         """The conversation's newest `limit` messages, oldest first."""
@@ -301,14 +395,6 @@ class SessionStore:
                 select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id.desc()).limit(limit)
             ).all()
             return [_message(r) for r in reversed(rows)]
-
-    def customer_messages_since(self, conversation_id: str, since: datetime) -> int:
-        with self.db.read() as db:
-            return db.scalar(
-                select(func.count()).where(
-                    Message.conversation_id == conversation_id, Message.role == "user", Message.created_at >= since
-                )
-            ) or 0
 
     def messages(self, conversation_id: str) -> list[MessageRecord]:
         """Every message of the conversation, oldest first (a transcript)."""

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 
 from app.db.database import Database
-from app.errors import NotFoundError
 from app.db.schema import AuditRecord, Conversation, Feedback, KnowledgeGap, Message, utcnow
+from app.errors import NotFoundError
 
 # name -> erase(session_id) -> how many entries it removed
 Eraser = Callable[[str], int]

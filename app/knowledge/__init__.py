@@ -1,1 +1,2 @@
-"""The knowledge base as a whole: ingesting files into the store, listing, deleting, rebuilding, exporting, importing."""
+"""The knowledge base as a whole: ingesting files into the store, listing, deleting, rebuilding, exporting, importing.
+"""

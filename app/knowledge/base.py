@@ -11,7 +11,10 @@ from typing import Any
 
 from app.components import Components
 from app.errors import InputError, NotFoundError, redact
+from rag.indexing import index_spec
+from rag.reembedding import rebuild_index
 from rag.store import DocumentInfo
+from rag.transfer import export_store, import_file
 
 
 class KnowledgeBase:
@@ -37,7 +40,6 @@ class KnowledgeBase:
     def rebuild(self, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
         """Re-embed (and re-analyse) what the configured models and analysis need, or only compact the store when
         nothing changed; on_progress(documents done, documents in all). Searches keep the old index meanwhile."""
-        from rag.reembedding import rebuild_index
 
         result = rebuild_index(self.c.store, self.c.spaces, self.c.analyzer, on_progress)
         self.c.forget_index_check()
@@ -46,7 +48,6 @@ class KnowledgeBase:
 
     def export(self, path: Path) -> dict[str, Any]:
         """Write every document, chunk, term and vector to a JSONL file (see rag.transfer)."""
-        from rag.transfer import export_store
 
         path = Path(path)
         partial = path.with_name(path.name + ".partial")
@@ -63,8 +64,6 @@ class KnowledgeBase:
 
     def import_(self, path: Path) -> dict[str, Any]:
         """Read an export into the configured store; it must match the configured embedding model and analysis."""
-        from rag.indexing import index_spec
-        from rag.transfer import import_file
 
         path = Path(path)
         if not path.is_file():

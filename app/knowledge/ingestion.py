@@ -25,7 +25,18 @@ from ingest.documents import DEFAULT_AUDIENCE, DEFAULT_COLLECTION, Document, che
 from ingest.errors import LoadError
 from ingest.limits import Limits
 from ingest.loaders import LoadOptions
-from ingest.pipeline import FAILED, INDEXED, SKIPPED, UNCHANGED, ChunkingOptions, FileLoader, FileResult, discover, safe_upload_name, supported
+from ingest.pipeline import (
+    FAILED,
+    INDEXED,
+    SKIPPED,
+    UNCHANGED,
+    ChunkingOptions,
+    FileLoader,
+    FileResult,
+    discover,
+    safe_upload_name,
+    supported,
+)
 from rag.indexing import WRITE_GROUP_CHUNKS, Indexer
 
 # (path to read, logical source name or None, a problem found before reading or None)

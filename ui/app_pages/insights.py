@@ -1,6 +1,6 @@
 """Insights for admins: conversations per day, answer modes, the handoff rate, answer latency (p50/p95),
 feedback, and the most asked questions the knowledge base could not answer (knowledge gaps). The figures are
-`app.desk.insights`' SQL aggregates and `KefuService.gaps`, through `AccessControl`."""
+`app.desk.insights`' SQL aggregates and `KefuService.gaps`, through the gate (`app.access.gate`)."""
 
 import streamlit as st
 

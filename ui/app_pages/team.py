@@ -1,5 +1,5 @@
 """Staff accounts (admins): list, add, disable and enable agents and admins. The same store as `kefu users`
-(`app.access.users`), through `AccessControl`. Passwords are typed here once and kept only as argon2id hashes."""
+(`app.access.users`), through the gate (`app.access.gate`). Passwords are typed here once and kept only as argon2id hashes."""
 
 import streamlit as st
 
