@@ -4,6 +4,10 @@ With several workers each is its own process with its own models; their metrics 
 folder in PROMETHEUS_MULTIPROC_DIR, set here before `app.metrics` is first imported (an operator's own folder
 is kept). Logs: one JSON line per request on `kefu.api`; uvicorn's own access log is off (it would repeat them
 with the query string, which may hold what a customer searched for).
+
+Client addresses: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so anything on the
+same host (or a client behind a proxy there) could name itself any address and dodge the per-address limits.
+Here uvicorn believes forwarded headers only from KEFU_TRUSTED_PROXIES, and from nobody by default.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ def log_config() -> dict:
     }  # fmt: skip
 
 
+def proxy_options(serve) -> dict:
+    """uvicorn's forwarded-header options for `ServeSettings`: the proxies in KEFU_TRUSTED_PROXIES, or none."""
+    proxies = serve.proxies()
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or []}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
     parser.add_argument("--host", default=None)
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False,
-                    log_config=log_config(), timeout_graceful_shutdown=10)  # fmt: skip
+                    log_config=log_config(), timeout_graceful_shutdown=10, **proxy_options(serve))  # fmt: skip
     finally:
         if made:
             shutil.rmtree(made, ignore_errors=True)

@@ -96,4 +96,4 @@ def chat_completions(body: ChatRequest, request: Request, access: Acting = Depen
             yield sse.error_event(exc, request_id(request))
         yield sse.DONE
 
-    return sse.stream(events())
+    return sse.stream(events(), reply)

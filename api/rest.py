@@ -76,7 +76,7 @@ def ask(body: AskBody, request: Request, access: Acting = customer):
             yield sse.error_event(exc, request_id(request))
         yield sse.DONE
 
-    return sse.stream(events())
+    return sse.stream(events(), reply)
 
 
 @router.get("/sessions/{session_id}", tags=["conversations"], summary="A conversation and its messages")

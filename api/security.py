@@ -4,8 +4,10 @@ needs, as FastAPI dependencies that hand the route the service acting as that pr
 A route declares its role with `Depends(needs(AGENT))`; the gate (`app.access.gate`) checks the role again on every call,
 so a route that forgot its dependency still cannot do more than the principal may. No key is a 401 (with
 `WWW-Authenticate: Bearer`), a revoked or unknown key a 401, a role too low a 403. The chat route alone may
-admit callers without a key as anonymous customers (KEFU_API_ANONYMOUS_CHAT), each named by its address so the
-per-client rate limit (`app.access.limits`) applies to it.
+admit callers without a key as anonymous customers (KEFU_API_ANONYMOUS_CHAT), each named by its network address
+(`KefuService.anonymous_caller`) so the per-client rate limit (`app.access.limits`) applies to it. That address
+is the connection's own: X-Forwarded-For is believed only from the proxies in KEFU_TRUSTED_PROXIES, which
+uvicorn applies before a request gets here (`api/__main__.py`), so a rotating header makes no new client.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from fastapi import Request
 
 from app.access.gate import Acting
-from app.access.auth import CUSTOMER, AuthenticationError, Principal, anonymous, require
+from app.access.auth import CUSTOMER, AuthenticationError, Principal, require
 
 
 def bearer(request: Request) -> str | None:
@@ -38,7 +40,7 @@ def principal(request: Request, allow_anonymous: bool = False) -> Principal:
     if key is not None:
         return service(request).key_principal(key)
     if allow_anonymous:
-        return anonymous(request.client.host if request.client else "unknown")
+        return service(request).anonymous_caller(request.client.host if request.client else None)
     raise AuthenticationError("this route needs an API key: send `Authorization: Bearer <key>` (`kefu keys create`)")
 
 

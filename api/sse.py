@@ -4,18 +4,27 @@ and `data: [DONE]` last, as OpenAI's streaming API does).
 A route pulls the answer's first piece before it answers, so that a problem found at the start (bad input, a
 rate limit, a full model queue) still gets its status code; a failure after the stream began can only be told
 inside it, as an `{"error": ...}` event, which the `openai` client raises as an APIError.
+
+A client that leaves mid-answer (closes the connection) is noticed at once, whether or not a piece is being
+sent: the answer's pieces stop being pulled, and the reply is closed in a worker thread as soon as the piece in
+hand is done (`Reply.close`): the model stops writing, and the turn's audit record is written then, outside
+any other transaction. Left to the garbage collector instead, that record would be written at a random moment
+in a random thread, and on SQLite could wait out the busy timeout behind a transaction of that same thread,
+holding up every request after it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
+import anyio
 from fastapi.responses import StreamingResponse
 
 from api.errors import error_body, status_of
+from app.answering.answerer import Reply
 
 log = logging.getLogger("kefu.api")
 DONE = "data: [DONE]\n\n"
@@ -39,7 +48,37 @@ def error_event(exc: BaseException, rid: str) -> str:
     return event(error_body(status, message))
 
 
-def stream(events: Iterator[str]) -> StreamingResponse:
-    return StreamingResponse(
-        events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+class EventStream(StreamingResponse):
+    """Server-sent events from a generator over a reply, closed (both) the moment the client leaves."""
+
+    def __init__(self, events: Generator[str, None, None], reply: Reply):
+        super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self._events, self._reply = events, reply
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def send_all() -> None:
+                    try:
+                        await self.stream_response(send)
+                    except OSError:  # the client left while a piece was being written
+                        pass
+                    group.cancel_scope.cancel()
+
+                group.start_soon(send_all)
+                await self.listen_for_disconnect(receive)  # returns when the client leaves (or the answer is done)
+                group.cancel_scope.cancel()
+        finally:
+            # A piece being pulled in a worker thread is finished first (anyio does not abandon it), then:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._close)
+
+    def _close(self) -> None:
+        self._events.close()
+        self._reply.close()
+
+
+def stream(events: Generator[str, None, None], reply: Reply) -> StreamingResponse:
+    """`events` (a generator over `reply`) as server-sent events; both are closed when the client leaves."""
+    return EventStream(events, reply)

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from app import metrics
 from app.access.audit import AuditLog
 from app.access.limits import RateLimiter
+from app.access.tokens import MIN_SECRET_BYTES, VisitorTokens, network
 from app.access.users import UserStore
 from app.answering.answerer import Answerer
 from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
@@ -59,6 +60,27 @@ class Catalogue:
 
 INDEX_CHECK_SECONDS = 30.0
 CATALOGUE_SECONDS = 60.0
+
+
+def _kept_in_home(path, made: str) -> str:
+    """The value kept in `path`, or `made`, written there first (readable by its owner only; when another process
+    wrote it first, theirs; a read-only home: this process keeps its own)."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(made)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip() or made
+    except OSError:
+        pass
+    return made
 
 
 class component(Generic[T]):  # noqa: N801 - used like @property
@@ -283,12 +305,12 @@ class Components:
     def limiter(self):
 
         g = self.settings.guardrails
-        return RateLimiter(self.audit, g.rate_per_session, g.rate_per_client)
+        return RateLimiter(self.audit, g.rate_per_session, g.rate_per_client, g.rate_per_address)
 
     @component
     def users(self):
 
-        return UserStore(self.database, self.settings.auth)
+        return UserStore(self.database, self.settings.auth, self.audit)
 
     # -- answering ----------------------------------------------------------------------------------------
 
@@ -296,24 +318,31 @@ class Components:
     def canary(self) -> str:
         """This deployment's prompt canary, made once and kept in KEFU_HOME (readable by its owner only)."""
 
-        path = self.settings.core.home / "canary"
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-            if value:
-                return value
-        except OSError:
-            pass
-        value = "kefu-" + secrets.token_hex(8)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(value)
-        except FileExistsError:
-            return path.read_text(encoding="utf-8").strip() or value  # another process made it first
-        except OSError:
-            pass  # a read-only home: this process keeps its own
-        return value
+        return _kept_in_home(self.settings.core.home / "canary", "kefu-" + secrets.token_hex(8))
+
+    @component
+    def signing_secret(self) -> bytes:
+        """What signs the tokens Kefu hands to browsers and keys network addresses (`app.access.tokens`):
+        KEFU_SIGNING_SECRET, else a random secret made once and kept in KEFU_HOME (readable by its owner only)."""
+
+        given = self.settings.secrets.signing_secret
+        if given is not None:
+            value = given.get_secret_value()
+            if len(value) < MIN_SECRET_BYTES:
+                raise ConfigError(f"KEFU_SIGNING_SECRET is too short: give at least {MIN_SECRET_BYTES} characters "
+                                  "(e.g. `openssl rand -hex 32`)")  # fmt: skip
+            return value.encode("utf-8")
+        return _kept_in_home(self.settings.core.home / "signing-secret", secrets.token_hex(32)).encode("ascii")
+
+    @component
+    def web_visitors(self) -> VisitorTokens:
+        """The web chat's visitor tokens (its browsers' cookies)."""
+
+        return VisitorTokens(self.signing_secret, "web")
+
+    def network(self, address: str | None) -> str:
+        """An address as the audit log and the limits know it (a keyed hash)."""
+        return network(self.signing_secret, address)
 
     def generator_config(self):
 

@@ -6,7 +6,8 @@ done by the components (`app.components`, built lazily from Settings under locks
 Every privileged method is an `@action` (`app.access.gate`): its role, ownership, rate limit and audit record are
 applied by the one gate, for every caller, given as `actor=` (the local operator when not given: the CLI).
 Front ends that serve more than their operator bind their caller once with `service.acting_as(principal)`.
-The few methods that are not actions are what anyone may call: sign-in, readiness, the warm-up.
+The few methods that are not actions are what anyone may call: sign-in (and the sign-in's cookie), who a key
+or a visitor token stands for, readiness, the warm-up.
 
 Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe to share between threads.
 Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees every document unless given a
@@ -22,7 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from app.access.api_keys import ApiKeys, KeyRecord, NewKey
-from app.access.auth import ADMIN, AGENT, CUSTOMER, LOCAL_OPERATOR, PermissionDenied, Principal, owner_id
+from app.access.auth import (
+    ADMIN,
+    AGENT,
+    CUSTOMER,
+    LOCAL_OPERATOR,
+    AuthenticationError,
+    PermissionDenied,
+    Principal,
+    anonymous,
+    owner_id,
+    visitor,
+)
 from app.access.gate import Acting, Gate, acting_as, action
 from app.access.users import SignIn, UserRecord
 from app.answering.answerer import Reply, checked_question
@@ -147,9 +159,10 @@ class KefuService:
     @action(CUSTOMER, "ask", audit="turn", limit=True, conversation="session_id", owned_on_load=True, prompt=_question_chars)
     def ask_stream(self, question: str, session_id: str | None = None, customer_id: str | None = None,
                    actor: Principal = LOCAL_OPERATOR) -> Reply:  # fmt: skip
-        """A customer's message in a conversation (a new one, owned by `actor`, when `session_id` is None or
-        names none yet): iterate for the reply's text as it is written, then `.answer` (or `.finish()`) for the
-        result. A customer may write only into a conversation of theirs (checked as the turn loads it)."""
+        """A customer's message in a conversation (a new one, owned by `actor`, when `session_id` is None; staff
+        and the operator may also name a new one): iterate for the reply's text as it is written, then `.answer`
+        (or `.finish()`) for the result. A customer may write only into a conversation of theirs, whose id the
+        server gave it (checked as the turn loads it)."""
         self.components.check_index()
         return self.components.dialogue.turn(question, session_id, actor, customer_id)
 
@@ -181,9 +194,9 @@ class KefuService:
     def history(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> list[MessageRecord]:
         return self.components.sessions.messages(session_id)
 
-    @action(CUSTOMER, "ask for a person", audit="request_human", conversation="session_id", new_conversation=True,
-            record=_answered_session)  # fmt: skip
+    @action(CUSTOMER, "ask for a person", audit="request_human", conversation="session_id", record=_answered_session)
     def request_human(self, session_id: str | None, actor: Principal = LOCAL_OPERATOR) -> Answer:
+        """Hand the conversation to a person; a new conversation (owned by `actor`) when `session_id` is None."""
         sessions = self.components.sessions
         return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)))
 
@@ -262,17 +275,52 @@ class KefuService:
 
     # -- staff accounts and API keys ----------------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str, client: str = "") -> SignIn:
-        """Check a staff member's credentials (rate-limited, `app.access.users`): not an action, anyone may try."""
-        return self.components.users.sign_in(name, password, client)
+    def sign_in(self, name: str, password: str, address: str = "", visitor: Principal | None = None) -> SignIn:
+        """Check a staff member's credentials (locked out per account and address, audited: `app.access.users`)
+        and hold the sign-in on the server: not an action, anyone may try. `address`: where from; `visitor`: the
+        web visitor the browser is (its cookie), which then gets a ticket for its sign-in cookie."""
+        browser = visitor.id.rsplit(":", 1)[-1] if visitor is not None and visitor.kind == "visitor" else None
+        return self.components.users.sign_in(name, password, self.components.network(address), browser)
+
+    def redeem_sign_in(self, ticket: str, visitor_token: str | None) -> tuple[str, datetime]:
+        """The sign-in cookie's token (and its expiry) for a ticket, in the browser it was made for (the visitor
+        cookie `visitor_token`); once. AuthenticationError otherwise (`app.access.sign_ins`)."""
+        try:
+            browser = self.components.web_visitors.verify(visitor_token)
+        except AuthenticationError:
+            browser = None
+        return self.components.users.redeem(ticket, browser)
+
+    def resume_sign_in(self, token: str) -> SignIn:
+        """The sign-in a browser's sign-in cookie holds (AuthenticationError when it ended or expired)."""
+        return self.components.users.resume(token)
+
+    def sign_out(self, sign_in: SignIn) -> None:
+        """End a sign-in, wherever its cookie is."""
+        self.components.users.sign_out(sign_in)
 
     def principal(self, sign_in: SignIn) -> Principal:
-        """Who a sign-in stands for now (AuthenticationError when it expired or the account changed)."""
+        """Who a sign-in stands for now (AuthenticationError when it expired, ended or the account changed)."""
         return self.components.users.principal(sign_in)
 
     def key_principal(self, key: str) -> Principal:
         """Who an API key stands for (AuthenticationError when it is unknown or revoked)."""
         return self.api_keys.verify(key)
+
+    def new_web_visitor(self) -> str:
+        """A new web chat visitor's token (what the web app's server puts in a browser's visitor cookie)."""
+        return self.components.web_visitors.issue()
+
+    def web_visitor(self, token: str | None, address: str | None = None) -> Principal:
+        """The web chat customer a visitor cookie's token stands for (`visitor:web:<id>`), connecting from
+        `address`; AuthenticationError for a missing, forged or expired token (`app.access.tokens`)."""
+        c = self.components
+        return visitor("web", c.web_visitors.verify(token), c.network(address))
+
+    def anonymous_caller(self, address: str | None) -> Principal:
+        """A keyless API caller (KEFU_API_ANONYMOUS_CHAT), known by its network address only: `anon:net:…`."""
+        where = self.components.network(address or "unknown")
+        return anonymous(where, where)
 
     @action(ADMIN, "see staff accounts")
     def users(self, actor: Principal = LOCAL_OPERATOR) -> list[UserRecord]:

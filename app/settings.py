@@ -9,6 +9,7 @@ Elasticsearch API key and password) are `SecretStr`s, read only from the environ
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sys
 from pathlib import Path
@@ -238,6 +239,11 @@ class GuardrailSettings(_Group):
         60, ge=0, description="Most customer messages per minute from one client (browser, API key); a detected "
         "injection attempt counts three times (0: no limit)."
     )
+    rate_per_address: int = Field(
+        120, ge=0, description="Most messages per minute from one network address across every anonymous customer "
+        "behind it (web chat browsers, keyless API callers), so dropping a cookie starts no fresh count; an "
+        "injection attempt counts three times (0: no limit)."
+    )
     max_upload_files: int = Field(20, ge=1, description="Most files in one upload (web app, API).")
     retention_days: int = Field(
         0, ge=0, description="Conversations untouched for this many days are deleted, with their feedback, gaps and "
@@ -343,6 +349,11 @@ class SecretSettings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, description="API key for the OpenAI-compatible server (environment only; never read from .env)."
     )
+    signing_secret: SecretStr | None = Field(
+        None, description="Signs what Kefu hands to browsers (the web chat's visitor cookie) and keys network "
+        "addresses in the audit log (at least 16 characters; environment only). Unset: a random one kept in "
+        "KEFU_HOME. Nodes that do not share KEFU_HOME must share this."
+    )
 
 
 class DatabaseSettings(_Group):
@@ -373,6 +384,26 @@ class ServeSettings(_Group):
     max_requests: int = Field(
         64, ge=1, description="Most requests one API worker handles at once; more are answered 503 with Retry-After."
     )
+    trusted_proxies: str = Field(
+        "", description="Reverse proxies (addresses or networks, comma-separated, e.g. `10.0.0.5,10.1.0.0/16`) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed, by the API and the web app; none by default: the "
+        "connection's own address is the client's, whatever headers it sends."
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for item in (v.strip() for v in value.split(",")):
+            if item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an address or network (e.g. 10.0.0.5 or 10.1.0.0/16)") from None
+        return value
+
+    def proxies(self) -> list[str]:
+        """KEFU_TRUSTED_PROXIES as a list (what uvicorn's `forwarded_allow_ips` takes)."""
+        return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
 
 
 class UISettings(_Group):
@@ -389,12 +420,12 @@ class UISettings(_Group):
 
 class AuthSettings(_Group):
     session_minutes: int = Field(
-        480, ge=1, le=43200, description="How long a staff sign-in to the web app lasts, in minutes; then the agent or "
-        "admin signs in again."
+        480, ge=1, le=43200, description="How long a staff sign-in to the web app lasts, in minutes (reloads included); "
+        "then the agent or admin signs in again. Signing out or a new password ends it sooner."
     )
     login_max_failures: int = Field(
-        5, ge=1, description="Failed sign-ins for one user name within KEFU_LOGIN_WINDOW_MINUTES after which that user "
-        "cannot sign in until the window has passed."
+        5, ge=1, description="Failed sign-ins for one user name from one client address within KEFU_LOGIN_WINDOW_MINUTES "
+        "after which that user cannot sign in from that address until the window has passed (from elsewhere they still can)."
     )
     login_max_client_failures: int = Field(
         20, ge=1, description="Failed sign-ins from one client (address) within KEFU_LOGIN_WINDOW_MINUTES after which "

@@ -40,9 +40,50 @@ def test_a_customer_reaches_only_their_own_conversation(service):
     ):
         with pytest.raises(PermissionDenied):
             attempt()
-    # Holding the id (an anonymous chat keeps it in the page) is holding the conversation.
-    holder = anonymous("browser-b", frozenset({sid}))
-    assert len(service.acting_as(holder).history(sid)) == 2
+    # Knowing the id is not owning the conversation: the same browser (the same signed visitor) is.
+    for call in (lambda c: c.history(sid), lambda c: c.ratings(sid), lambda c: c.request_human(sid),
+                 lambda c: c.erase(sid)):  # fmt: skip
+        with pytest.raises(PermissionDenied):
+            call(service.acting_as(anonymous("browser-b")))
+    assert len(service.acting_as(anonymous("browser-a")).history(sid)) == 2
+
+
+def test_conversation_ids_are_the_servers_and_each_belongs_to_its_channel_and_owner(service):
+    """Issue 18, item 3: a customer cannot start a conversation under an id of its choosing, nor reach one
+    started in another channel: by an API key, by the operator's CLI, or by another browser (visitor)."""
+    from app.access.auth import Principal, visitor
+
+    key = Principal("key", "website", "customer", "key:7")
+    browser = service.web_visitor(service.new_web_visitor(), "203.0.113.9")
+    assert browser.id.startswith("visitor:web:") and browser.network.startswith("net:") and "203.0" not in browser.network
+    for chosen in ("my-own-id", "0" * 32):
+        for customer in (key, browser):
+            with pytest.raises(PermissionDenied):
+                service.acting_as(customer).ask_stream("How much does shipping cost?", chosen).finish()
+            with pytest.raises(PermissionDenied):
+                service.acting_as(customer).request_human(chosen)
+    assert service.conversations() == []  # nothing was created
+    by_key = service.acting_as(key).ask_stream("How much does shipping cost?").finish().session_id
+    by_cli = service.ask("How much does shipping cost?", "named-by-the-operator").session_id  # staff may name one
+    by_browser = service.acting_as(browser).ask_stream("How much does shipping cost?").finish().session_id
+    owners = {sid: service.conversation(sid).owner for sid in (by_key, by_cli, by_browser)}
+    assert owners == {by_key: "key:7", by_cli: "local", by_browser: browser.id}
+    other_browser = service.web_visitor(service.new_web_visitor(), "203.0.113.9")
+    widget_visitor = visitor("12", "abc")
+    for customer, own in ((key, by_key), (browser, by_browser), (other_browser, None), (widget_visitor, None)):
+        for sid in (by_key, by_cli, by_browser):
+            if sid == own:
+                continue
+            with pytest.raises(PermissionDenied):
+                service.acting_as(customer).history(sid)
+            with pytest.raises(PermissionDenied):
+                service.acting_as(customer).ask_stream("and express?", sid).finish()
+    assert len(service.acting_as(browser).history(by_browser)) == 2
+    # A forged or altered visitor token stands for nobody.
+    token = service.new_web_visitor()
+    for bad in (token[:-2] + "xx", token.replace("v1.web.", "v1.widget."), "", None):
+        with pytest.raises(AuthenticationError):
+            service.web_visitor(bad)
 
 
 def test_customers_cannot_use_agent_or_admin_calls(service):
@@ -78,7 +119,7 @@ def test_agents_work_the_queue_and_admins_manage_documents(service):
 
 def test_desk_batch_insights_and_team_calls_check_the_role(service):
     customer_sid = service.acting_as(anonymous("c")).ask_stream("I want to talk to a human").finish().session_id
-    customer = service.acting_as(anonymous("c", frozenset({customer_sid})))
+    customer = service.acting_as(anonymous("c"))
     agent = service.acting_as(Principal("user", "anna", AGENT, "user:1"))
     admin = service.acting_as(Principal("user", "root", ADMIN, "user:2"))
     sheet = ("q.csv", b"question\nHow much does shipping cost?\n")
@@ -119,7 +160,8 @@ def test_desk_batch_insights_and_team_calls_check_the_role(service):
 # -- the one gate ----------------------------------------------------------------------------------------------
 
 NOT_ACTIONS = {  # what anyone may call: no role, nothing privileged
-    "acting_as", "ask", "retriever", "sign_in", "principal", "key_principal", "warm_up", "readiness",
+    "acting_as", "ask", "retriever", "sign_in", "redeem_sign_in", "resume_sign_in", "sign_out", "principal",
+    "key_principal", "new_web_visitor", "web_visitor", "anonymous_caller", "warm_up", "readiness",
     "generator_config", "close",
 }
 

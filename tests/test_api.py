@@ -133,6 +133,17 @@ def test_customer_keys_cannot_do_staff_work_or_read_others(server):
     assert [m["role"] for m in transcript["messages"]] == ["user", "assistant"]
 
 
+def test_session_ids_are_the_servers_not_the_callers(server):
+    """Issue 18, item 3: a customer key cannot open a conversation under an id of its choosing (to squat one,
+    or to reach one made elsewhere): it continues only the ids the server gave it."""
+    for chosen in ("alice-picked-this", "0" * 32):
+        assert_error(call(server, "POST", "/api/v1/ask", "alice", json={"question": "Hi there", "session_id": chosen}), 403)
+        assert_error(call(server, "POST", f"/api/v1/sessions/{chosen}/handoff", "alice"), 403)
+        assert_error(call(server, "GET", f"/api/v1/sessions/{chosen}", "agent"), 404)  # nothing was created
+    given = ask(server, "alice", "Do you ship to Canada?")["session_id"]
+    assert len(given) == 32 and ask(server, "alice", "And to Mexico?", given)["session_id"] == given
+
+
 def test_conversation_feedback_handoff_and_agent_reply(server):
     first = ask(server, "alice", "Do you ship to Canada?")
     session = first["session_id"]

@@ -48,7 +48,7 @@ def test_a_stored_turn_costs_the_session_store_at_most_three_calls(service, monk
     assert first.mode == "faq" and calls == ["load", "record_question", "record_answer"]
     sid = first.session_id
 
-    customer = service.acting_as(anonymous("browser-1", frozenset({sid})))
+    customer = service.acting_as(anonymous("browser-1"))
     follow_up = customer.ask_stream("My order number is 88812345. How long does express delivery take?", sid).finish()
     assert follow_up.mode in ("faq", "extractive") and len(calls) == 6
     assert service.conversation(sid).slots["order_number"] == "88812345"

@@ -124,7 +124,7 @@ def test_staff_pages_stop_visitors_before_any_service_call(service, page, monkey
                  "compare_rankings", "insights", "gaps", "ingest_uploads", "delete_documents", "generator_status"):  # fmt: skip
         monkeypatch.setattr(service, name, lambda *a, _name=name, **k: called.append(_name))
     sid = service.components.sessions.open(None, owner="anon:someone")
-    forged = SignIn(user_id=999, name="root", role="admin", expires_at=utcnow() + timedelta(hours=1))
+    forged = SignIn(user_id=999, name="root", role="admin", expires_at=utcnow() + timedelta(hours=1), session="made-up")
     for state in ({}, {"kefu_sign_in": forged}):
         at = AppTest.from_file(str(PAGES / page), default_timeout=60)
         at.query_params["c"] = sid  # a customer holding a conversation is still a customer
@@ -163,7 +163,11 @@ def test_sign_in_wrong_password_rate_limit_and_expiry(service):
 # -- customers ---------------------------------------------------------------------------------------------
 
 
-def test_chat_cites_rates_hands_over_and_survives_a_reload(service):
+def test_chat_cites_rates_hands_over_and_survives_a_reload(service, monkeypatch):
+    from ui import session
+
+    browser = {session.VISITOR_COOKIE: service.new_web_visitor()}  # what the web app's server gave this browser
+    monkeypatch.setattr(session, "cookies", lambda: browser)
     at = ask(run_app(), "How long do I have to return an item?")
     sid = at.query_params["c"]
     assert sid and [m.name for m in at.chat_message] == ["user", "assistant"]
@@ -182,11 +186,14 @@ def test_chat_cites_rates_hands_over_and_survives_a_reload(service):
     assert service.conversation(sid).status == "waiting_agent"
     assert "number 1 in the queue" in at.info[0].value or "in the queue" in at.info[0].value
 
-    reloaded = run_app(c=sid)  # a new browser session with the link
+    reloaded = run_app(c=sid)  # a new page session of the same browser, with the link
     assert [m.name for m in reloaded.chat_message] == ["user", "assistant", "assistant"]
     assert reloaded.feedback[0].value == 0  # the rating, from the database
-    stranger = run_app(c="0" * 32)
-    assert "not valid" in stranger.info[0].value and not stranger.chat_message
+    for link in (sid, "0" * 32):  # another browser with the link, or a made-up one: nothing of it
+        browser[session.VISITOR_COOKIE] = service.new_web_visitor()
+        stranger = run_app(c=link)
+        assert "not valid" in stranger.info[0].value and not stranger.chat_message
+    assert len(service.history(sid)) == 3
 
 
 def test_the_interface_follows_the_language_choice(service):

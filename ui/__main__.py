@@ -2,18 +2,22 @@
 
 Streamlit runs in this process, configured here rather than by a config file a deployment could forget:
 usage statistics off, error details off (a visitor sees a message, never a traceback), uploads capped at
-KEFU_MAX_FILE_MB, no file watcher, a minimal toolbar. Before the server starts, the shared `KefuService` is
-built and its warm-up begins (`app.warmup`), so the models are loaded before the first visitor asks.
+KEFU_MAX_FILE_MB, no file watcher, a minimal toolbar. It serves `ui/web_server.py` (Streamlit's server with
+Kefu's cookies: the visitor cookie and the staff sign-in's HttpOnly cookie). Its uvicorn believes
+X-Forwarded-For only from KEFU_TRUSTED_PROXIES (uvicorn alone would believe it from 127.0.0.1: anything on the
+host could pose as any address). Before the server starts, the shared `KefuService` is built and its warm-up
+begins (`app.warmup`), so the models are loaded before the first visitor asks.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from pathlib import Path
 
-APP = Path(__file__).resolve().parent / "streamlit_app.py"
+APP = Path(__file__).resolve().parent / "web_server.py"
 
 
 def server_options(host: str, port: int, max_upload_mb: int) -> list[str]:
@@ -54,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from ui.resources import get_service
 
+    # uvicorn reads this as it starts Streamlit's server: "" trusts no proxy.
+    os.environ["FORWARDED_ALLOW_IPS"] = ",".join(settings.serve.proxies())
     service = get_service()  # built now: its warm-up runs while the server starts
     if service.warm_up_state is not None:
         threading.Thread(target=_report_warm_up, args=(service.warm_up_state,), daemon=True).start()

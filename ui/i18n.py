@@ -43,7 +43,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "with_agent": {"en": "{agent} from our support team is with you.", "zh": "客服 {agent} 正在为您服务。"},
     "resolved": {"en": "This conversation was marked resolved. Write again to continue.", "zh": "本次对话已解决。如需继续，请再次输入。"},
-    "bad_link": {"en": "That conversation link is not valid; a new conversation starts here.", "zh": "对话链接无效，已为您开始新对话。"},
+    "bad_link": {"en": "That conversation link is not valid here (a conversation opens only in the browser it "
+                 "began in); a new conversation starts here.", "zh": "该对话链接在此无效（对话只能在开始它的浏览器中打开），已为您开始新对话。"},
     "agent_label": {"en": "{agent} (support agent)", "zh": "{agent}（人工客服）"},
     "rated": {"en": "Thanks for your feedback.", "zh": "感谢您的反馈。"},
     "signed_in_as": {"en": "Signed in as **{name}** ({role})", "zh": "已登录：**{name}**（{role}）"},
@@ -56,6 +57,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "user_name": {"en": "User name", "zh": "用户名"},
     "password": {"en": "Password", "zh": "密码"},
     "sign_in_button": {"en": "Sign in", "zh": "登录"},
+    "signing_in": {"en": "Signing you in…", "zh": "正在登录…"},
     "signed_out_expired": {"en": "You were signed out: {reason}", "zh": "您已退出登录：{reason}"},
     "no_permission": {"en": "This page is for {role}s. Sign in with such an account.", "zh": "此页面需要 {role} 权限，请使用相应账号登录。"},
     "mode_faq": {"en": "Answered from the FAQ", "zh": "来自常见问题"},

@@ -43,7 +43,8 @@ with st.sidebar:
     if who.kind == "user":
         st.markdown(t("signed_in_as", name=escape_markdown(who.name), role=who.role))
         if st.button(t("sign_out"), icon="🚪"):
-            session.sign_out()
+            if session.sign_out():
+                st.stop()  # the browser is on its way to have its sign-in cookie removed
             st.rerun()
     warm = get_service().warm_up_state
 

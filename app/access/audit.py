@@ -1,10 +1,12 @@
 """The audit log: one record per customer turn and per privileged action, in the SQL database.
 
-A record says who (actor and role), what (action), when, in which conversation, how big the prompt and answer
-were (lengths, never text), the answer's mode, the latency, the error code if it failed, and the guardrails'
-verdicts (what the output policy changed, whether an injection was detected, which kinds of personal data were
-masked). It never holds what anyone wrote. `kefu audit [--since] [--json]` reads it; erasing a conversation
-erases its records.
+A record says who (actor and role), from which network (for customers without an account and sign-in
+attempts: the keyed hash `app.access.tokens.network`, never the address), what (action), when, in which
+conversation, how big the prompt and answer were (lengths, never text), the answer's mode, the latency, the
+error code if it failed, and the guardrails' verdicts (what the output policy changed, whether an injection
+was detected, which kinds of personal data were masked). It never holds what anyone wrote. `kefu audit
+[--since] [--json]` reads it; erasing a conversation erases its records. The rate limits count it
+(`app.access.limits`): per actor, per conversation and per network.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from app.access.auth import LOCAL_OPERATOR, Principal
 from app.db.database import Database
 from app.db.schema import AuditRecord, iso_utc, utcnow
 
-FIELDS = ("prompt_chars", "answer_chars", "mode", "error_code", "verdicts", "session_id")
+FIELDS = ("prompt_chars", "answer_chars", "mode", "error_code", "verdicts", "session_id", "client")
 
 
 @dataclass
@@ -42,7 +44,7 @@ class AuditEntry:
 
 
 def actor_id(principal: Principal) -> str:
-    """How the log names a principal: its stable id ("user:3", "key:7", "anon:<browser>", "local")."""
+    """How the log names a principal: its stable id ("user:3", "key:7", "visitor:web:<id>", "local")."""
     return (principal.id or f"{principal.kind}:{principal.name}")[:80]
 
 
@@ -59,6 +61,7 @@ class AuditLog:
                     session_id=entry.session_id,
                     actor=actor_id(entry.actor),
                     role=entry.actor.role,
+                    client=entry.actor.network or None,
                     action=entry.action,
                     prompt_chars=entry.prompt_chars,
                     answer_chars=entry.answer_chars,
@@ -92,21 +95,22 @@ class AuditLog:
             return [
                 {
                     "request_id": r.request_id, "time": iso_utc(r.created_at), "session_id": r.session_id,
-                    "actor": r.actor, "role": r.role, "action": r.action, "prompt_chars": r.prompt_chars,
+                    "actor": r.actor, "role": r.role, "client": r.client, "action": r.action, "prompt_chars": r.prompt_chars,
                     "answer_chars": r.answer_chars, "mode": r.mode, "latency_ms": r.latency_ms,
                     "error_code": r.error_code, "verdicts": r.verdicts or {},
                 }  # fmt: skip
                 for r in db.scalars(query).all()
             ]
 
-    def count_since(self, action: str, actor_id: str, since: datetime, weight_of_flagged: int = 1) -> int:
+    def count_since(self, action: str, actor_id: str, since: datetime, weight_of_flagged: int = 1,
+                    network: str | None = None) -> int:  # fmt: skip
         """How many `action` records `actor_id` has made since `since` (records that the injection detector
-        flagged count `weight_of_flagged` times): what the per-client rate limit counts."""
+        flagged count `weight_of_flagged` times): what the per-client rate limit counts. With `network`, the
+        records from that network instead, whoever made them (the per-address limit)."""
+        who = AuditRecord.client == network if network is not None else AuditRecord.actor == actor_id
         with self.db.read() as db:
             rows = db.execute(
-                select(AuditRecord.verdicts).where(
-                    AuditRecord.action == action, AuditRecord.actor == actor_id, AuditRecord.created_at >= since
-                )
+                select(AuditRecord.verdicts).where(AuditRecord.action == action, who, AuditRecord.created_at >= since)
             ).all()
         return sum(weight_of_flagged if (v or {}).get("injection") else 1 for (v,) in rows)
 

@@ -16,15 +16,19 @@ the HTTP API (a key), goes through the same wrapper, with the caller as `actor=`
 - `acting_as(service, principal)` binds a caller once (what a web page or an API route holds). It offers the
   service's actions and nothing else; no class mirrors the service method by method.
 
-A customer owns a conversation it started (or, in the web chat, holds the id of: `Principal.owns`); agents and
-admins may act on any. A customer guessing another's conversation id is refused as "not yours", never "not
-found", so the refusal does not tell that the id exists.
+A customer owns a conversation it started, and no other (`Principal.owns`: the conversation's owner is the
+principal's own id, which names its channel too: a browser's signed cookie, a widget visitor's token, an API
+key); agents and admins may act on any. A customer guessing another's conversation id is refused as "not
+yours", never "not found", so the refusal does not tell that the id exists. Conversation ids are the server's:
+a customer cannot start a conversation under an id of its choosing (it is refused the same way); staff and the
+local operator may name one (`kefu ask --session NAME`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +38,7 @@ from app.access.audit import AuditEntry, AuditLog
 from app.access.auth import AGENT, CUSTOMER, LOCAL_OPERATOR, PermissionDenied, Principal, require
 from app.access.limits import RateLimiter
 from app.answering.answerer import Reply
-from app.errors import NotFoundError
+from app.errors import InputError, NotFoundError
 
 RULE = "__kefu_action__"
 
@@ -52,7 +56,6 @@ class Rule:
     staff: str | None = None  # staff (agents and up) need this role; customers act on what they own
     limit: bool = False  # a customer message: rate-limited per client and per conversation
     conversation: str | None = None  # the argument naming a conversation the caller must own
-    new_conversation: bool = False  # a conversation id nobody holds yet may be given (it is created)
     owned_on_load: bool = False  # the method checks ownership where it reads the conversation (one read for both)
     message: str | None = None  # the argument naming a message whose conversation the caller must own
     prompt: Callable[[Mapping[str, Any]], int] | None = None  # the prompt's length, for the record
@@ -104,7 +107,7 @@ class Gate:
             require(actor, rule.staff, rule.what)
         session_id = args.get(rule.conversation) if rule.conversation else None
         if session_id is not None and not rule.owned_on_load:
-            self.check_owner(actor, session_id, rule.new_conversation)
+            self.check_owner(actor, session_id)
         if rule.message is not None and not actor.can(AGENT):
             self.check_owner(actor, self._message_conversation(args[rule.message]))
         if rule.audit is None:
@@ -132,38 +135,54 @@ class Gate:
         record()
         return result
 
-    def check_owner(self, actor: Principal, session_id: str, new_allowed: bool = False) -> None:
-        """PermissionDenied unless `actor` may act on the conversation (`new_allowed`: or nobody holds it yet)."""
+    def check_owner(self, actor: Principal, session_id: str) -> None:
+        """PermissionDenied unless `actor` may act on the conversation: staff on any, a customer on one of its own
+        (an id that names no conversation is refused alike: customers never choose conversation ids)."""
         if actor.can(AGENT):
             return
         require(actor, CUSTOMER, "use a conversation")
         try:
             owner = self._owners().owner_of(session_id)
-        except NotFoundError:
-            if new_allowed:
-                return
+        except (NotFoundError, InputError):
             raise PermissionDenied("this conversation is not yours") from None
-        if not actor.owns(session_id, owner):
+        if not actor.owns(owner):
             raise PermissionDenied("this conversation is not yours")
 
 
 def _recorded_reply(inner: Reply, entry: AuditEntry, record: Callable[[], None]) -> Reply:
-    """`inner`, recorded once when it ends, fails, or is left unread."""
+    """`inner`, recorded once when it ends, fails, or is left unread.
+
+    A reader that leaves should `close()` the reply: the record is then written at once, in its thread. A reply
+    nobody closed is finished by the garbage collector, at any moment and in any thread, possibly one inside a
+    database transaction of its own that a write here would wait for (on SQLite up to the busy timeout, holding
+    up every request behind it): that record is written from a thread of its own instead."""
+    entry.session_id = inner.session_id or entry.session_id  # counted in its conversation even if left unfinished
 
     def pieces(reply: Reply):
+        collected = False
         try:
             yield from inner
             answer = inner.finish()
             reply.answer, reply.prompt, reply.usage = answer, inner.prompt, inner.usage
             entry.session_id = answer.session_id or entry.session_id
             entry.mode, entry.answer_chars, entry.verdicts = answer.mode, len(answer.answer), answer.verdicts()
+        except GeneratorExit:
+            entry.error_code = "GeneratorExit"
+            collected = not reply.closed
+            raise
         except BaseException as exc:
             entry.error_code = type(exc).__name__[:32]
             raise
         finally:
-            record()
+            if collected:
+                try:
+                    threading.Thread(target=record, name="kefu-audit-left", daemon=True).start()
+                except RuntimeError:  # the interpreter is shutting down: no new threads, and no transaction either
+                    record()
+            else:
+                record()
 
-    return Reply(pieces)
+    return Reply(pieces, inner.session_id)
 
 
 class Acting:

@@ -5,13 +5,20 @@ argon2id password hashes, signed in with rate limiting, and held as sign-ins tha
   stored, logged or returned. A hash made with older parameters is made again at the next sign-in.
 - **Sign-in** fails with one message, "wrong user name or password", whether the name is unknown, disabled or
   the password wrong, and takes the same time either way (an unknown name is checked against a dummy hash).
-- **Rate limits** (`login_failures`): a user name with KEFU_LOGIN_MAX_FAILURES failures since its last
-  successful sign-in within KEFU_LOGIN_WINDOW_MINUTES, or a client with KEFU_LOGIN_MAX_CLIENT_FAILURES
-  failures within the window, is refused before any password is checked, with the minutes left to wait.
-  Refused attempts are not counted (the window runs out), failures older than the window are deleted.
-- **Sessions**: a `SignIn` lasts KEFU_SESSION_MINUTES. Front ends keep it on their side (the web app: in its
-  server-side session state) and turn it into a `Principal` on every request with `principal()`, which reads
-  the user again: a disabled user, a changed role or an expired sign-in takes effect at once.
+- **Lock-out** (`login_failures`), counted per user name *and* client address together: KEFU_LOGIN_MAX_FAILURES
+  failures for a name from one address since its last successful sign-in, within KEFU_LOGIN_WINDOW_MINUTES,
+  refuse that name from that address (with the minutes left to wait) before any password is checked; the
+  same person signing in from elsewhere is not locked out, so a stranger guessing at an admin's name cannot
+  lock the admin out. An address with KEFU_LOGIN_MAX_CLIENT_FAILURES failures (any names) within the window is
+  refused for every name. Refused attempts are not counted (the window runs out); failures older than the
+  window are deleted. Addresses are kept only as keyed hashes (`app.access.tokens.network`).
+- **Audited**: every attempt is an audit record `sign_in` (`app.access.audit`): the account tried (or
+  `unknown-user`, never the name typed), the network it came from, and the outcome (`verdicts.result`:
+  `signed_in`, `wrong`, `locked`), so an admin can see who is being guessed at, and from where.
+- **Sessions**: a `SignIn` is held on the server (`app.access.sign_ins`: it survives reloads through an HttpOnly
+  cookie's token, and ends on sign-out or a new password) and lasts KEFU_SESSION_MINUTES. Front ends turn it
+  into a `Principal` on every request with `principal()`, which reads the user and the sign-in again: a
+  disabled user, a changed role, a new password, a sign-out or an expired sign-in takes effect at once.
 
 Knows nothing about pages or cookies; the CLI (`kefu users`) is the local operator's way in.
 """
@@ -29,7 +36,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.access.auth import STAFF_ROLES, AuthenticationError, Principal
+from app.access.audit import AuditEntry, AuditLog
+from app.access.auth import CUSTOMER, STAFF_ROLES, AuthenticationError, Principal
+from app.access.sign_ins import SignIns
 from app.db.database import Database
 from app.db.schema import LoginFailure, User, iso_utc, utcnow
 from app.errors import InputError, NotFoundError
@@ -58,13 +67,17 @@ class UserRecord:
 
 @dataclass(frozen=True)
 class SignIn:
-    """A successful sign-in: who, as what, and until when. Not a credential by itself: `principal()` checks it
-    against the users table every time."""
+    """A successful sign-in: who, as what, until when, and which sign-in the server holds for it (`session`).
+    Kept on the server side only (the web app's session state). Not a credential by itself: `principal()`
+    checks it against the users and sign-ins tables every time. `ticket`: what the browser trades for its
+    cookie, once (`app.access.sign_ins`), when it was signed in from a browser that has a visitor cookie."""
 
     user_id: int
     name: str
     role: str
     expires_at: datetime
+    session: str = ""
+    ticket: str | None = None
 
 
 def _aware(value: datetime) -> datetime:
@@ -105,13 +118,15 @@ def new_password() -> str:
 
 
 class UserStore:
-    def __init__(self, db: Database, settings: AuthSettings | None = None):
+    def __init__(self, db: Database, settings: AuthSettings | None = None, audit: AuditLog | None = None):
 
         self.db = db
         self.settings = settings or AuthSettings()
+        self.audit = audit
         self.hasher = PasswordHasher()
         self._dummy = self.hasher.hash(secrets.token_hex(16))  # for unknown names: the same work as a real check
         self.clock = utcnow  # tests move time forward
+        self.sign_ins = SignIns(db, lambda: self.clock())
 
     # -- accounts -----------------------------------------------------------------------------------------
 
@@ -130,13 +145,16 @@ class UserStore:
             raise InputError(f"user {name!r} exists already (see `kefu users list`)") from None
 
     def set_password(self, name: str, password: str, enable: bool = False) -> UserRecord:
+        """A new password; every sign-in of the account ends (whoever knew the old one is signed out)."""
         hashed = self.hasher.hash(check_password(password))
         with self.db.write() as db:
             row = self._row(db, name)
             row.password_hash = hashed
             if enable:
                 row.disabled = False
-            return _record(row)
+            record = _record(row)
+        self.sign_ins.end_all(record.id)
+        return record
 
     def list(self) -> list[UserRecord]:
         with self.db.read() as db:
@@ -173,31 +191,61 @@ class UserStore:
 
     # -- signing in ---------------------------------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str, client: str = "") -> SignIn:
-        """A SignIn for the right name and password; AuthenticationError (one message for every wrong case, or
-        the rate limit's) otherwise."""
+    def sign_in(self, name: str, password: str, client: str = "", browser: str | None = None) -> SignIn:
+        """A SignIn for the right name and password, held on the server (`browser`: the visitor id of the
+        browser signing in, which gets a ticket for its cookie); AuthenticationError (one message for every
+        wrong case, or the lock-out's) otherwise. `client`: where from (a keyed network address)."""
         name = (name or "").strip()[:64]
         client = (client or "unknown")[:MAX_CLIENT_CHARS]
         now = self.clock()
-        self._check_rate(name, client, now)
         with self.db.read() as db:
             row = db.scalar(select(User).where(User.name == name)) if name else None
             stored = row.password_hash if row is not None else self._dummy
+            last_login = row.last_login_at if row is not None else None
+        try:
+            self._check_rate(name, client, last_login, now)
+        except AuthenticationError:
+            self._audit(row, client, "locked")
+            raise
         if not self._verify(stored, password or "") or row is None or row.disabled:
             self._fail(name, client, now)
+            self._audit(row, client, "wrong")
             raise AuthenticationError(WRONG)
         with self.db.write() as db:
             fresh = db.get(User, row.id)
             fresh.last_login_at = now
             if self.hasher.check_needs_rehash(fresh.password_hash):
                 fresh.password_hash = self.hasher.hash(password)
-        return SignIn(row.id, row.name, row.role, now + timedelta(minutes=self.settings.session_minutes))
+        held, ticket = self.sign_ins.start(row.id, self.settings.session_minutes, client, browser)
+        self._audit(row, client, "signed_in")
+        return SignIn(row.id, row.name, row.role, held.expires_at, held.id, ticket)
+
+    def redeem(self, ticket: str, browser: str | None) -> tuple[str, datetime]:
+        """The token for the browser's cookie (and when it expires), for the ticket its sign-in gave it: once,
+        for that browser only (`app.access.sign_ins`). AuthenticationError otherwise."""
+        token, held = self.sign_ins.redeem(ticket, browser)
+        return token, held.expires_at
+
+    def resume(self, token: str) -> SignIn:
+        """The sign-in a browser's cookie token stands for (AuthenticationError when it ended or expired)."""
+        held = self.sign_ins.resume(token)
+        with self.db.read() as db:
+            row = db.get(User, held.user_id)
+        if row is None:
+            raise AuthenticationError("your account was changed or disabled: sign in again")
+        return SignIn(row.id, row.name, row.role, held.expires_at, held.id)
+
+    def sign_out(self, sign_in: SignIn) -> None:
+        """End the sign-in (its cookie, wherever it is, leads nowhere from now on)."""
+        if sign_in.session:
+            self.sign_ins.end(sign_in.session)
 
     def principal(self, sign_in: SignIn) -> Principal:
-        """Who a sign-in stands for now; AuthenticationError when it expired or the user was disabled,
-        renamed or given another role since."""
+        """Who a sign-in stands for now; AuthenticationError when it expired, ended (signed out, a new password)
+        or the user was disabled, renamed or given another role since."""
         if self.clock() >= _aware(sign_in.expires_at):
             raise AuthenticationError("your sign-in has expired: sign in again")
+        self.sign_ins.check(sign_in.session)
         with self.db.read() as db:
             row = db.get(User, sign_in.user_id)
         if row is None or row.disabled or row.name != sign_in.name or row.role != sign_in.role:
@@ -211,22 +259,21 @@ class UserStore:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _check_rate(self, name: str, client: str, now: datetime) -> None:
+    def _check_rate(self, name: str, client: str, last_login: datetime | None, now: datetime) -> None:
         s = self.settings
         window_start = now - timedelta(minutes=s.login_window_minutes)
+        user_since = max(window_start, _aware(last_login)) if last_login else window_start
         with self.db.read() as db:
-            last_login = db.scalar(select(User.last_login_at).where(User.name == name)) if name else None
-            user_since = max(window_start, _aware(last_login)) if last_login else window_start
             by_user = db.execute(
                 select(func.count(), func.min(LoginFailure.created_at))
-                .where(LoginFailure.user_name == name, LoginFailure.created_at > user_since)
+                .where(LoginFailure.user_name == name, LoginFailure.client == client, LoginFailure.created_at > user_since)
             ).one()  # fmt: skip
             by_client = db.execute(
                 select(func.count(), func.min(LoginFailure.created_at))
                 .where(LoginFailure.client == client, LoginFailure.created_at > window_start)
             ).one()  # fmt: skip
         for (count, oldest), limit, who in (
-            (by_user, s.login_max_failures, f"for {name!r}"),
+            (by_user, s.login_max_failures, f"for {name!r} from this address"),
             (by_client, s.login_max_client_failures, "from this address"),
         ):
             if count >= limit:
@@ -235,6 +282,19 @@ class UserStore:
                 raise AuthenticationError(
                     f"too many failed sign-ins {who}: try again in {minutes} minute{'s' * (minutes != 1)}"
                 )
+
+    def _audit(self, row: User | None, client: str, result: str) -> None:
+        """The attempt, in the audit log: on the account tried (or `unknown-user`), from the client's network."""
+        if self.audit is None:
+            return
+        network = client if client.startswith("net:") else ""
+        if row is not None:
+            who = Principal("user", row.name, row.role, f"user:{row.id}", network)
+        else:
+            who = Principal("anonymous", "unknown user", CUSTOMER, "unknown-user", network)
+        entry = AuditEntry("sign_in", who, error_code=None if result == "signed_in" else "AuthenticationError",
+                           verdicts={"result": result})  # fmt: skip
+        self.audit.record(entry)
 
     def _fail(self, name: str, client: str, now: datetime) -> None:
         cutoff = now - timedelta(minutes=self.settings.login_window_minutes)

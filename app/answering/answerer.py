@@ -90,14 +90,24 @@ class Reply:
     the grounded prompt the model was given and `usage` its token counts (both None when no model wrote the
     answer)."""
 
-    def __init__(self, pieces: Callable[[Reply], Iterator[str]]):
+    def __init__(self, pieces: Callable[[Reply], Iterator[str]], session_id: str | None = None):
         self.answer: Answer | None = None
         self.prompt: Prompt | None = None
         self.usage: Usage | None = None  # tokens, when a language model wrote the answer
+        self.session_id = session_id  # the stored conversation the turn is in, known before the first piece
+        self.closed = False  # the reader left (`close`) before the end
         self._pieces = pieces(self)
 
     def __iter__(self) -> Iterator[str]:
         yield from self._pieces
+
+    def close(self) -> None:
+        """The reader has gone: stop now, in the calling thread. A model's generation ends (its batch row is
+        freed) and what wraps the reply (the gate's audit record) finishes here, not whenever the garbage
+        collector gets to it. Closing a finished reply does nothing."""
+        if self.answer is None:
+            self.closed = True
+        self._pieces.close()
 
     def finish(self) -> Answer:
         for _ in self:

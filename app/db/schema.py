@@ -10,7 +10,9 @@ migrations in `app/db/migrations/versions` (one per change, in order); these cla
 - `knowledge_gaps`: questions Kefu could not answer well (abstained, or an answer marked not helpful).
 - `users`, `api_keys`: staff accounts of the web app and keys of the HTTP API (hashes only).
 - `audit_log`: one record per turn and per privileged action (sizes and verdicts, never text).
-- `login_failures`: failed sign-ins, for rate limiting by user and by client.
+- `login_failures`: failed sign-ins, for rate limiting by user and client together, and by client.
+- `sign_ins`: staff sign-ins to the web app, held on the server (the browser's cookie holds a token whose hash is
+  here): they expire, and end when the staff member signs out or their password changes.
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class AuditRecord(Base):
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     actor: Mapped[str | None] = mapped_column(String(80), nullable=True)
     role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the network, keyed ("net:…")
     action: Mapped[str] = mapped_column(String(32))
     prompt_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
     answer_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -145,3 +148,18 @@ class LoginFailure(Base):
     user_name: Mapped[str] = mapped_column(String(64))
     client: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SignInRecord(Base):
+    __tablename__ = "sign_ins"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random; known only to the server
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the network signed in from, keyed
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)  # the cookie's SHA-256
+    ticket_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)  # one use, to get the cookie
+    ticket_browser: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the visitor it was made for
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

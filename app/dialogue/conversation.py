@@ -2,7 +2,7 @@
 dialogue manager's pipeline, `app.dialogue.manager`) is the same for both.
 
 - `StoredConversation`: a conversation Kefu keeps (`app.dialogue.sessions`): loaded once as the turn starts (the
-  conversation is created if new, and a customer may only continue one of theirs), the customer's message and
+  conversation is created if new, and a customer may only continue one of theirs, never name one), the customer's message and
   the slots it fills stored before it is answered, the reply stored with the handover it may make. Three calls
   to the session store in all. Handing over asks for a person; a second abstention in a row hands over.
 - `HeldConversation`: a conversation the caller keeps and sends whole each time (the OpenAI-compatible API):
@@ -24,6 +24,7 @@ from app.dialogue.replies import say
 from app.dialogue.sessions import Loaded, MessageRecord, NewMessage, SessionStore
 from app.dialogue.slots import find_slots
 from app.dialogue.understanding import ATTACK, Understanding, personal_data_kinds
+from app.errors import NotFoundError
 from app.guardrails.injection import detect_injection
 
 HANDOVER_TEXT = {
@@ -114,11 +115,17 @@ class StoredConversation:
     @classmethod
     def open(cls, sessions: SessionStore, session_id: str | None, history: int, actor: Principal | None = None,
              customer_id: str | None = None) -> StoredConversation:  # fmt: skip
-        """Load (or create) the conversation; PermissionDenied when `actor` is a customer and it is not theirs."""
-        loaded = sessions.load(session_id, history, owner_id(actor), customer_id)
-        if actor is not None and not actor.can(AGENT) and not loaded.created:
-            if not actor.owns(loaded.conversation.id, loaded.conversation.owner):
-                raise PermissionDenied("this conversation is not yours")
+        """Load the conversation, or create one (owned by `actor`) when `session_id` is None; in one read. A
+        customer continues only a conversation of theirs and cannot name a new one (its ids are the server's):
+        PermissionDenied, alike for another's conversation and for an id that names none. Staff and the local
+        operator may name a new conversation (`kefu ask --session NAME`)."""
+        customer = actor is not None and not actor.can(AGENT)
+        try:
+            loaded = sessions.load(session_id, history, owner_id(actor), customer_id, create_named=not customer)
+        except NotFoundError:
+            raise PermissionDenied("this conversation is not yours") from None
+        if customer and not loaded.created and not actor.owns(loaded.conversation.owner):
+            raise PermissionDenied("this conversation is not yours")
         return cls(sessions, loaded)
 
     def begin(self, message: Understanding) -> None:

@@ -99,7 +99,9 @@ class DialogueManager:
         started = time.perf_counter()
         text = self.answerer.check(text)
         conversation = StoredConversation.open(self.sessions, session_id, self.settings.history_messages, actor, customer_id)
-        return self._reply(conversation, text, started)
+        reply = self._reply(conversation, text, started)
+        reply.session_id = conversation.id
+        return reply
 
     def respond(self, text: str, history: Sequence[HistoryItem] = ()) -> Reply:
         """Answer the last message of a conversation the caller keeps (oldest first in `history`), streamed;

@@ -197,9 +197,11 @@ class SessionStore:
         return conversation_id
 
     def load(self, conversation_id: str | None, history: int, owner: str | None = None,
-             customer_id: str | None = None) -> Loaded:  # fmt: skip
+             customer_id: str | None = None, create_named: bool = True) -> Loaded:  # fmt: skip
         """The conversation `conversation_id` as a turn needs it (see `Loaded`), created first when it does not
-        exist (with this id, or a new random one; `owner` and `customer_id` recorded on creation)."""
+        exist (with this id, or a new random one; `owner` and `customer_id` recorded on creation). With
+        `create_named=False` an id that names no conversation is a NotFoundError (nothing is created)."""
+        named = bool(conversation_id)
         conversation_id = check_id(conversation_id) if conversation_id else uuid.uuid4().hex
         with self.db.read() as db:
             row = db.get(Conversation, conversation_id)
@@ -209,6 +211,8 @@ class SessionStore:
                 ).all()
                 position = self._position(db, row) if row.status == handoff.WAITING else None
                 return Loaded(_conversation(row), [_message(r) for r in reversed(rows)], position)
+        if named and not create_named:
+            raise NotFoundError(f"no session {conversation_id!r} (see `kefu sessions list`)")
         now = utcnow()
         created = Conversation(id=conversation_id, status=handoff.BOT, created_at=now, updated_at=now, status_since=now,
                                owner=owner, customer_id=customer_id)  # fmt: skip

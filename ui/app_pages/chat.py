@@ -1,7 +1,9 @@
 """The customer chat: streamed answers with numbered citations that open their passage, 👍/👎 on every answer,
-"talk to a person", and the conversation kept in the URL (`?c=ID`) across reloads. While a person handles the
-conversation the transcript looks for new messages every KEFU_UI_REFRESH_SECONDS, so an agent's reply appears
-without a reload. Everything goes through the gate (`app.access.gate`) as the anonymous customer holding the conversation."""
+"talk to a person", and the conversation kept in the URL (`?c=ID`) across reloads. The link opens the
+conversation only in the browser it began in (its owner is that browser's signed visitor cookie, `ui.session`);
+anywhere else it shows nothing. While a person handles the conversation the transcript looks for new messages
+every KEFU_UI_REFRESH_SECONDS, so an agent's reply appears without a reload. Everything goes through the gate
+(`app.access.gate`) as the web visitor this browser is."""
 
 from itertools import chain
 
@@ -102,6 +104,7 @@ question = st.chat_input(t("chat_placeholder"))
 if question:
     render_message({"role": "user", "content": question})
     with st.chat_message("assistant", avatar=ROLE_AVATARS["assistant"]):
+        reply = None
         try:
             with st.spinner(t("thinking")):
                 reply = control.ask_stream(question, sid)
@@ -114,3 +117,6 @@ if question:
         else:
             session.set_conversation(answer.session_id)
             st.rerun()  # the transcript, from the database, with citations and ratings
+        finally:
+            if reply is not None:
+                reply.close()  # left mid-answer (a click, a closed tab): the model stops and the turn is recorded now

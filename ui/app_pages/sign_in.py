@@ -1,5 +1,6 @@
 """Staff sign-in (agents and admins; customers need no account). Credentials are checked by `app.access.users`
-(argon2id, rate-limited per user name and per client address); the sign-in lives in this browser session only."""
+(argon2id, locked out per user name and client address together, every attempt audited); the sign-in is held on
+the server and survives reloads through an HttpOnly cookie the server sets (`ui/web_server.py`)."""
 
 import streamlit as st
 
@@ -23,11 +24,14 @@ with st.form("sign_in", enter_to_submit=True):
 
 if submitted:
     try:
-        session.sign_in(name, password)
+        leaving = session.sign_in(name, password)
     except AuthenticationError as exc:
         st.error(str(exc))
     except Exception as exc:
         show_error(exc)
     else:
+        if leaving:  # the browser is on its way to the server for its sign-in cookie, then to the desk
+            st.info(t("signing_in"))
+            st.stop()
         st.session_state[session.AFTER_SIGN_IN_KEY] = True
         st.rerun()
