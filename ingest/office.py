@@ -96,7 +96,6 @@ def _read_scanned_pages(path: Path, name: str, numbers: list[int], limits: Limit
     pass the pixel limit (a page's size is the PDF's word: a hostile one declares a page miles wide)."""
     import pypdfium2
 
-    budget = limits.ocr_max_megapixels * 1_000_000
     out: dict[int, str] = {}
     try:
         pdf = pypdfium2.PdfDocument(str(path))
@@ -106,9 +105,7 @@ def _read_scanned_pages(path: Path, name: str, numbers: list[int], limits: Limit
         for number in numbers:
             page = pdf[number - 1]
             try:
-                width, height = page.get_size()  # points
-                scale = min(RENDER_DPI / 72, math.sqrt(budget / max(width * height, 1.0)))
-                image = page.render(scale=scale, grayscale=True).to_pil()
+                image = render_for_ocr(page, limits)
             except pypdfium2.PdfiumError as exc:
                 raise LoadError(f"{name} page {number} could not be rendered for OCR ({exc})") from None
             finally:
@@ -117,6 +114,14 @@ def _read_scanned_pages(path: Path, name: str, numbers: list[int], limits: Limit
     finally:
         pdf.close()
     return out
+
+
+def render_for_ocr(page, limits: Limits):
+    """A PDFium page as a grey picture at RENDER_DPI, or smaller where that would pass the pixel limit."""
+    width, height = page.get_size()  # points
+    fit = math.sqrt(limits.ocr_max_megapixels * 1_000_000 / max(width * height, 1.0)) * 0.999  # PDFium rounds up
+    scale = min(RENDER_DPI / 72, fit)
+    return page.render(scale=scale, grayscale=True).to_pil()
 
 
 def _table_rows(table) -> list[str]:

@@ -117,19 +117,24 @@ def test_a_mixed_pdf_reads_only_its_scanned_page_by_ocr(tmp_path):
     assert "two hours" in pages[1].text and not pages[1].metadata
 
 
-def test_a_pdf_page_declaring_a_vast_size_is_rendered_within_the_pixel_limit(tmp_path, monkeypatch):
-    from reportlab.lib.utils import ImageReader
+def test_pdf_pages_are_rendered_at_200_dpi_within_the_pixel_limit(tmp_path):
+    import pypdfium2
     from reportlab.pdfgen import canvas
 
-    import ingest.office
+    from ingest.office import render_for_ocr
 
-    pdf = tmp_path / "vast.pdf"
-    c = canvas.Canvas(str(pdf), pagesize=(14400, 14400))  # 200 x 200 inches, the most PDF allows
-    c.drawImage(ImageReader(scan(["Tiny print"])), 0, 0, 200, 40)  # at 200 DPI the page is 40000 x 40000 pixels
-    c.showPage()
+    pdf = tmp_path / "sizes.pdf"
+    c = canvas.Canvas(str(pdf))
+    for size in [(595.27, 841.89), (14400, 14400)]:  # A4; 200 x 200 inches, the most PDF allows
+        c.setPageSize(size)
+        c.showPage()
     c.save()
-    rendered = []
-    monkeypatch.setattr(ingest.office, "read_page", lambda image: rendered.append(image.size) or "")
-    with pytest.raises(LoadError, match="no text layer, and none that OCR could read"):
-        load_pdf(pdf, LoadOptions(ocr=True, limits=Limits(ocr_max_megapixels=1)))
-    assert rendered == [(1000, 1000)]
+    document = pypdfium2.PdfDocument(str(pdf))
+    a4, vast = document[0], document[1]
+    assert render_for_ocr(a4, Limits()).size == (1654, 2339)
+    for megapixels in (60, 1):  # at 200 DPI it would be 40000 x 40000
+        width, height = render_for_ocr(vast, Limits(ocr_max_megapixels=megapixels)).size
+        assert width == height and 0.99 * megapixels * 1e6 < width * height <= megapixels * 1e6
+    for page in (a4, vast):
+        page.close()
+    document.close()

@@ -18,7 +18,8 @@ from app.errors import InputError
 @click.option("--collection", default="default", show_default=True, help="Collection the documents belong to (a search filter).")
 @click.option("--audience", default="public", show_default=True, help="Who may see them; answers quote only KEFU_ANSWER_AUDIENCES.")
 def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str, audience: str) -> None:
-    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store."""
+    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl; scans .png .jpg .tiff .webp
+    read by OCR) into the knowledge store."""
     service = get_service()
     status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
     bar = ProgressBar()
