@@ -377,7 +377,8 @@ class KefuService:
 
     # -- privacy and audit --------------------------------------------------------------------------------
 
-    @action(CUSTOMER, "erase a conversation", staff=ADMIN, conversation="session_id", audit="erase", record=_erased)
+    @action(CUSTOMER, "erase a conversation", staff=ADMIN, conversation="session_id", names_conversation=False, audit="erase",
+            record=_erased)  # fmt: skip
     def erase(self, session_id: str | None = None, customer_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         """Remove a conversation, or every conversation of a customer, with all that refers to them. A customer
         may erase a conversation of theirs; agents may not erase; admins may erase any."""
