@@ -52,8 +52,8 @@ class LoadOptions:
         return Path(self.source).name if self.source else path.name
 
     def format_for(self, path: Path) -> str:
-        """What decides the loader: the extension given, else the file's name."""
-        return self.extension or self.name_for(path)
+        """The name whose extension picks the loader: the extension given, else the file's own name."""
+        return f"document{self.extension}" if self.extension else self.name_for(path)
 
 
 # Column names accepted for FAQ sheets, compared case-insensitively after trimming.

@@ -186,3 +186,24 @@ def test_a_start_address_that_is_not_a_web_page_is_refused():
     for bad in ("ftp://example.com/", "file:///etc/passwd", "help centre", "http://"):
         with pytest.raises(CrawlError, match="not an http"):
             Crawler(bad)
+
+
+def test_a_fetched_page_becomes_one_document_named_by_its_url_without_navigation(sites):
+    from ingest.crawl import page_documents
+    from ingest.crawl.pages import known_page
+    from ingest.loaders import LoadOptions
+    from ingest.pipeline import ChunkingOptions, FileLoader
+
+    site, _ = sites
+    _, pages = crawl(site.url + "/help/")
+    returns = by_url(pages)[site.url + "/help/returns"]
+    with FileLoader(ChunkingOptions(), LoadOptions()) as loader:  # the sandboxed worker, as for files
+        (doc,) = page_documents(returns, loader, site=site.url + "/help/")
+        (again,) = page_documents(returns, loader, site=site.url + "/help/")
+    assert doc.source == returns.url and doc.title == "Returns"
+    assert "30 days for a full refund" in doc.text
+    assert "banner" not in doc.text and "footer" not in doc.text and "/help/shipping" not in doc.text
+    assert doc.doc_id == again.doc_id and doc.content_hash == again.content_hash
+    assert doc.metadata["origin"] == "web" and doc.metadata["trust"] == "web" and "path" not in doc.metadata
+    state = known_page(doc.metadata)
+    assert state.etag == '"returns-v1"' and state.body_sha256 == returns.body_sha256 and state.links == returns.links
