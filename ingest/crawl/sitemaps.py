@@ -50,7 +50,7 @@ def parse_sitemap(data: bytes, max_bytes: int) -> Sitemap:
         if not pages and any(u.strip() for u in lines):
             raise SitemapError("neither sitemap XML nor a list of URLs")
         return Sitemap(pages=pages[:MAX_ENTRIES])
-    from lxml import etree
+    from lxml import etree  # here, as in ingest.html: lxml loads only when a sitemap is read
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False)
     try:
