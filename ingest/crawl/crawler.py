@@ -192,6 +192,11 @@ class Crawler:
         self._last_request: float | None = None
         self._deadline = 0.0
 
+    @property
+    def queued(self) -> int:
+        """Pages found and not yet visited (for a progress bar: the total grows as pages are found)."""
+        return len(self._frontier)
+
     # -- the crawl -------------------------------------------------------------------------------------
 
     def crawl(self) -> Iterator[Page]:
