@@ -207,3 +207,17 @@ def test_a_fetched_page_becomes_one_document_named_by_its_url_without_navigation
     assert doc.metadata["origin"] == "web" and doc.metadata["trust"] == "web" and "path" not in doc.metadata
     state = known_page(doc.metadata)
     assert state.etag == '"returns-v1"' and state.body_sha256 == returns.body_sha256 and state.links == returns.links
+
+
+def test_a_compressed_bomb_stops_at_the_size_limit_and_a_compressed_page_reads():
+    import gzip
+
+    with Site() as site:
+        site.page("/", article("Home", "Start.", ["/bomb", "/zipped"]))
+        site.routes["/bomb"] = Route(gzip.compress(b"<html><body>" + b"a" * (20 << 20)), headers={"Content-Encoding": "gzip"})
+        site.routes["/zipped"] = Route(gzip.compress(article("Zipped", "Compressed but fine.").encode()),
+                                       headers={"Content-Encoding": "gzip"})  # fmt: skip
+        _, pages = crawl(site.url + "/")
+        got = by_url(pages)
+        assert got[site.url + "/bomb"].outcome == FAILED and "larger than" in got[site.url + "/bomb"].error
+        assert got[site.url + "/zipped"].outcome == FETCHED and b"Compressed but fine." in got[site.url + "/zipped"].body

@@ -122,7 +122,7 @@ class Fetcher:
         sent = {
             "User-Agent": self.user_agent,
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,text/plain;q=0.8,*/*;q=0.5",
-            "Accept-Encoding": "gzip, deflate",
+            "Accept-Encoding": "gzip",
             **(headers or {}),
         }
         deadline = time.monotonic() + self.timeout
