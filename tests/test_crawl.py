@@ -55,7 +55,7 @@ def test_crawl_visits_linked_and_sitemap_pages_under_the_start_path_and_obeys_th
     assert site.asked("/about") == 0 and site.asked("/elsewhere/not-in-scope") == 0
     assert got[f"{s}/help/missing"].outcome == GONE and "404" in got[f"{s}/help/missing"].error
     huge, slow = got[f"{s}/help/huge"], got[f"{s}/help/slow"]
-    assert huge.outcome == FAILED and "larger than 0.2 MB" in huge.error and huge.body == b""
+    assert huge.outcome == FAILED and "larger than 0.25 MB" in huge.error and huge.body == b""
     assert slow.outcome == FAILED and "0.5 s" in slow.error
     assert got[f"{s}/help/logo.png"].outcome == SKIPPED and "image/png" in got[f"{s}/help/logo.png"].error
     # One page, one address: fragments, tracking parameters and a copy naming it canonical add nothing.

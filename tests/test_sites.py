@@ -113,3 +113,18 @@ def test_sources_remove_forgets_the_site_and_can_delete_its_pages(help_site):
 def test_a_bad_address_is_a_one_line_error():
     out = kefu("ingest", "https://", expect=1)
     assert "Error:" in out and "not an http" in out
+
+
+def test_a_pdf_linked_from_the_site_is_read_with_its_page_numbers(monkeypatch):
+    from tests.conftest import KB
+
+    monkeypatch.setenv("KEFU_CRAWL_DELAY", "0")
+    with Site() as site:
+        site.page("/", article("Manuals", "Download the manuals.", ["/files/buds-manual.pdf"]))
+        pdf = (KB / "manuals" / "lumen-buds-pro-manual.pdf").read_bytes()
+        site.routes["/files/buds-manual.pdf"] = Route(pdf, content_type="application/pdf")
+        report = kefu_json("ingest", site.url + "/")
+        assert statuses(report)[site.url + "/files/buds-manual.pdf"] == ("indexed", None)
+    hits = kefu_json("search", "Lumen Buds Pro", "-k", "5")["results"]
+    manual = [h for h in hits if h["source"] == site.url + "/files/buds-manual.pdf"]
+    assert manual and manual[0]["page"] == 1

@@ -66,8 +66,10 @@ def show_report(run, as_json: bool, prune: bool):
         for note in site["notes"]:
             click.secho(f"          {note}", fg="yellow")
     s = report.summary
+    pages = sum(site["pages"] for site in report.sites)
+    noun = "files" if not pages else "pages" if pages == s["files"] else "files and pages"
     click.echo(
-        f"{s['files']} files: {s['indexed']} indexed, {s['unchanged']} unchanged, {s['failed']} failed, "
+        f"{s['files']} {noun}: {s['indexed']} indexed, {s['unchanged']} unchanged, {s['failed']} failed, "
         f"{s['skipped']} skipped; {s['documents']} documents, {s['chunks']} chunks written"
         + (f"; {s['pruned']} pruned" if prune else "")
         + f" in {s['seconds']} s"

@@ -154,7 +154,7 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / (1024 * 1024):.3g} MB"
 
 
 def _read_body(chunks, encoding: str, cap: int, deadline: float, timeout: float) -> bytes:
