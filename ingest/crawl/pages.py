@@ -25,7 +25,9 @@ from ingest.pipeline import FileLoader
 
 ORIGIN_WEB = "web"
 TRUST_WEB = "web"
-MAX_STORED_LINKS = 2_000
+# A page linking to more in-scope pages keeps no links and no validators: the next crawl fetches it in full (a 304
+# would have to follow links that were not kept), and the metadata every document listing reads stays small.
+MAX_STORED_LINKS = 1_000
 
 
 def page_documents(page: Page, loader: FileLoader, site: str) -> list[Document]:
@@ -40,15 +42,16 @@ def page_documents(page: Page, loader: FileLoader, site: str) -> list[Document]:
 
 
 def page_metadata(page: Page, site: str) -> dict[str, Any]:
+    keep = len(page.links) <= MAX_STORED_LINKS
     return {
         "origin": ORIGIN_WEB,
         "trust": TRUST_WEB,
         "url": page.url,
         "site": site,
-        "etag": page.etag,
-        "last_modified": page.last_modified,
+        "etag": page.etag if keep else None,
+        "last_modified": page.last_modified if keep else None,
         "body_sha256": page.body_sha256,
-        "links": list(page.links[:MAX_STORED_LINKS]),
+        "links": list(page.links) if keep else [],
     }
 
 
