@@ -20,6 +20,16 @@ def help_site(monkeypatch):
         yield site, outside
 
 
+def store_generation() -> int:
+    from app.components import Components
+
+    components = Components()
+    try:
+        return components.store.generation()
+    finally:
+        components.close()
+
+
 def statuses(report) -> dict[str, tuple[str, str | None]]:
     return {f["path"]: (f["status"], f["error"]) for f in report["files"]}
 
@@ -59,6 +69,7 @@ def test_a_resync_writes_nothing_for_unchanged_pages_replaces_changed_ones_and_p
     s = site.url
     kefu_json("ingest", s + "/help/", expect=1)
     before = {d["doc_id"]: d["content_hash"] for d in kefu_json("docs", "list")["documents"]}
+    generation = store_generation()
     site.requests.clear()
 
     again = kefu_json("sources", "sync", expect=1)
@@ -69,6 +80,7 @@ def test_a_resync_writes_nothing_for_unchanged_pages_replaces_changed_ones_and_p
     asked = [r for r in site.requests if r.path == "/help/returns"]
     assert asked[0].headers.get("if-none-match") == '"returns-v1"'  # answered 304: nothing read
     assert {d["doc_id"]: d["content_hash"] for d in kefu_json("docs", "list")["documents"]} == before
+    assert store_generation() == generation  # not one write to the store
 
     # A page changes, one disappears, one is no longer linked from anywhere.
     site.page("/help/shipping", article("Shipping", "Orders now ship within 5 business days.", ["/help/"]))
