@@ -219,9 +219,9 @@ def parse_in_process(path: Path, options: LoadOptions) -> list[Document]:
 def parse_once(path: Path, options: LoadOptions) -> list[Document]:
     """What a worker does for one request: NeedsOcr when the file holds pages to read by OCR and
     `options.ocr` does not allow it here."""
-    loader = loader_for(options.name_for(path))
+    loader = loader_for(options.format_for(path))
     if loader is None:
-        raise LoadError(f"unsupported file type {Path(options.name_for(path)).suffix or '(none)'!r}")
+        raise LoadError(f"unsupported file type {Path(options.format_for(path)).suffix or '(none)'!r}")
     try:
         return loader(path, options)
     except LoadError:

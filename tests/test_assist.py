@@ -1,4 +1,4 @@
-"""Agent assist (`app.assist`), insights (`app.insights`) and the warm-up (`app.warmup`) on the real service over the
+"""Agent assist (`app.desk.assist`), insights (`app.desk.insights`) and the warm-up (`app.warmup`) on the real service over the
 sample knowledge base: a suggested reply answers the customer's latest question in context and is never stored; an
 answer saved as FAQ answers the next identical question in `faq` mode; the insights count what happened."""
 
@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from app.answering import MODE_FAQ
+from app.access.auth import operator_as
+from app.answering.rules import MODE_FAQ
 from app.services import KefuService
 
 
@@ -35,6 +36,10 @@ def test_a_suggested_reply_answers_the_latest_question_in_context_and_is_not_sto
     assert draft.question == "and opened headphones?"  # the latest question, not the request for a person
     assert "return" in draft.answer.query.lower() and "headphones" in draft.answer.query.lower()
     assert draft.answer.mode in ("extractive", "faq") and draft.answer.sources
+    # The draft is in the agent's voice: no "Here is what I found", no [n] the customer cannot open.
+    assert draft.draft and "[1]" not in draft.draft and "Here is what I found" not in draft.draft
+    if draft.answer.mode == "extractive":
+        assert f"({draft.answer.sources[0]['title']})" in draft.draft
     assert service.history(sid) == before
     empty = service.components.sessions.open(None)
     with pytest.raises(Exception, match="nothing to draft"):
@@ -46,26 +51,26 @@ def test_an_answer_saved_as_faq_answers_the_next_identical_question(service):
     first = service.ask(question)
     assert first.mode != MODE_FAQ
     answer = "Yes: choose Store pickup at checkout; orders are ready within 2 hours."
-    saved = service.save_faq(question, answer, "anna")
+    saved = service.save_faq(question, answer, actor=operator_as("anna"))
     assert saved.entries == 1 and not saved.replaced and saved.doc_id
     again = service.ask(question)
     assert again.mode == MODE_FAQ and again.answer == answer
     assert again.sources[0]["title"] == "FAQ: Agent answers"
     # Saved again with another answer: replaced, not duplicated.
-    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", "bob")
+    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", actor=operator_as("bob"))
     assert changed.entries == 1 and changed.replaced
     assert service.ask(question).answer == "No, not yet."
     documents = [d for d in service.documents() if d.doc_id == saved.doc_id]
     assert len(documents) == 1 and documents[0].chunks == 1
     with pytest.raises(Exception, match="answer is empty"):
-        service.save_faq(question, "  ", "anna")
+        service.save_faq(question, "  ", actor=operator_as("anna"))
 
 
 def test_insights_count_conversations_modes_handoffs_latency_and_feedback(database_url):
-    from app.database import Database
-    from app.feedback import FeedbackStore
-    from app.insights import compute
-    from app.sessions import NewMessage, SessionStore
+    from app.db.database import Database
+    from app.dialogue.feedback import FeedbackStore
+    from app.desk.insights import compute
+    from app.dialogue.sessions import NewMessage, SessionStore
 
     db = Database(database_url)
     sessions, feedback = SessionStore(db), FeedbackStore(db)
@@ -112,3 +117,21 @@ def test_a_failing_warm_up_reports_the_problem(use_kb, monkeypatch):
     warm = service.warm_up()
     assert warm.wait(60) and warm.state == "failed" and "cannot load embedding model" in warm.error
     service.close()
+
+
+def test_a_question_the_knowledge_base_cannot_answer_gets_an_empty_draft_and_the_closest_passages(service):
+    sid = service.ask("Do you repair vintage typewriters from the 1920s?").session_id
+    service.request_human(sid)
+    suggestion = service.suggest_reply(sid)
+    assert suggestion.answer.mode == "abstain"
+    assert suggestion.draft == ""  # never the assistant's refusal as an agent's reply
+    assert 1 <= len(suggestion.answer.sources) <= 3 and all(s["title"] for s in suggestion.answer.sources)
+
+
+def test_the_offer_of_a_person_is_made_only_where_a_person_can_take_over(service):
+    chat = service.ask("Do you repair vintage typewriters from the 1920s?")
+    assert chat.mode == "abstain" and "human agent" in chat.answer  # a stored conversation: agents can take it
+    [row] = service.ask_batch(["Do you repair vintage typewriters from the 1920s?"])
+    assert row.mode == "abstain" and "human" not in row.answer and "kefu" not in row.answer.lower()
+    held = service.components.dialogue.respond("Do you repair vintage typewriters from the 1920s?").finish()
+    assert held.mode == "abstain" and "human" not in held.answer

@@ -31,12 +31,13 @@ def service(kb_home, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KEFU_HOME", str(home))
         patch.setenv("KEFU_DATABASE_URL", f"sqlite:///{home / 'ui.db'}")
+        patch.setenv("KEFU_CRAWL_DELAY", "0")  # the website test crawls a local site: no politeness pause needed
         load_settings()
         get_service.clear()
         shared = get_service()
-    shared.users.add("anna", "agent", PASSWORDS["anna"])
-    shared.users.add("root", "admin", PASSWORDS["root"])
-    shared.users.add("locky", "agent", PASSWORDS["locky"])
+    shared.add_user("anna", "agent", PASSWORDS["anna"])
+    shared.add_user("root", "admin", PASSWORDS["root"])
+    shared.add_user("locky", "agent", PASSWORDS["locky"])
     yield shared
     get_service.clear()
     shared.close()
@@ -115,9 +116,9 @@ def test_navigation_offers_each_role_only_its_pages(service):
 @pytest.mark.parametrize("page", ["agent_desk.py", "batch.py", "knowledge_base.py", "insights.py", "team.py"])
 def test_staff_pages_stop_visitors_before_any_service_call(service, page, monkeypatch):
     """Each page checks the role itself, so a page reached without the navigation (or with a forged sign-in)
-    stops before it calls the service; the calls themselves are refused by AccessControl (tests/test_access.py)."""
-    from app.users import SignIn
-    from app.schema import utcnow
+    stops before it calls the service; the calls themselves are refused by the gate (tests/test_access.py)."""
+    from app.access.users import SignIn
+    from app.db.schema import utcnow
 
     called = []
     for name in ("conversations", "suggest_reply", "batch_preview", "answer_upload", "stats", "documents",
@@ -299,6 +300,38 @@ def test_the_knowledge_base_page_uploads_tests_retrieval_and_deletes(service):
     assert "Store hours" not in set(at.dataframe[0].value["title"])
 
 
+def test_the_knowledge_base_page_adds_resyncs_and_removes_a_website_whose_pages_answers_link_to(service):
+    from web_site import Site, article
+
+    with Site() as site:
+        site.page("/help/", article("Acme help", "Welcome to the help centre.", ["/help/kettles"]))
+        site.page("/help/kettles", article("Kettle warranty", "Every Acme kettle carries a seven-year warranty on its "
+                                           "heating element."), etag='"k1"')  # fmt: skip
+        at = sign_in("root", "app_pages/knowledge_base.py")
+        next(t for t in at.text_input if t.label == "Website address").input(site.url + "/help/")
+        button(at, "Crawl and index").click().run()
+        assert not at.exception, at.exception
+        assert at.success[0].value.startswith("2 indexed, 0 unchanged, 0 failed")
+        assert set(at.dataframe[0].value["page"]) == {site.url + "/help/", site.url + "/help/kettles"}
+        (kept,) = service.sites()
+        assert kept.url == site.url + "/help/" and kept.added_by == "root"
+
+        at.run()  # the kept site is listed; re-syncing writes nothing
+        assert list(next(d for d in at.dataframe if "site" in d.value.columns).value["site"]) == [site.url + "/help/"]
+        button(at, "Re-sync").click().run()
+        assert not at.exception and at.success[0].value.startswith("0 indexed, 2 unchanged, 0 failed")
+
+        # A customer's answer cites the page, and its chip opens it.
+        chat = ask(run_app(), "How long is the warranty on a kettle's heating element?")
+        links = [b.proto.url for b in chat.get("link_button")]
+        assert site.url + "/help/kettles" in links
+
+        at = sign_in("root", "app_pages/knowledge_base.py")
+        button(at, "Remove the site and its pages").click().run()
+        assert not at.exception and service.sites() == []
+        assert not any(d.source.startswith(site.url) for d in service.documents())
+
+
 def test_the_insights_page_shows_what_happened(service):
     figures = service.insights(30)
     at = sign_in("root", "app_pages/insights.py")
@@ -320,4 +353,4 @@ def test_the_team_page_adds_and_disables_accounts(service):
     assert "bea" in set(at.dataframe[0].value["name"])
     next(s for s in at.selectbox if s.label == "Account").select("bea").run()
     button(at, "Disable bea").click().run()
-    assert service.users.get("bea").disabled
+    assert service.components.users.get("bea").disabled
