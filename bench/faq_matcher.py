@@ -103,12 +103,12 @@ def embed(texts: list[str], cache: Path | None) -> tuple[dict[str, np.ndarray], 
     return dict(zip(texts, vectors)), model.name
 
 
-def prepare(path: Path, cache: Path | None) -> tuple[Data, str]:
+def prepare(path: Path, cache: Path | None, unrelated: list[str]) -> tuple[Data, str]:
     from app.answering import idf_weights, overlap_f1
     from rag.analysis import Analyzer
 
     faq, questions, negatives = load(path)
-    texts = sorted(set(faq) | set(questions) | {t for pair in negatives for t in pair})
+    texts = sorted(set(faq) | set(questions) | {t for pair in negatives for t in pair} | set(unrelated))
     vectors, model = embed(texts, cache)
     analyzer = Analyzer()
     terms = {t: tuple(analyzer.query_terms(t)) for t in texts}
@@ -197,6 +197,20 @@ def match(feats: Features, ranker: Ranker, i: int, allowed: np.ndarray, mean: np
     return cand[order[0]], float(s[order[0]]), margin
 
 
+def match_text(feats: Features, ranker: Ranker, question: str, mean: np.ndarray) -> tuple[int, float, float]:
+    """The match of a question that is not one of the data's (an out-of-scope one) among all entries."""
+    from app.answering import overlap_f1
+
+    d = feats.data
+    cos = np.stack([d.vectors[e] for e in d.faq]) @ d.vectors[question]
+    ovl = np.array([overlap_f1(d.terms[question], d.terms[e], d.idf) for e in d.faq])
+    cand = sorted({int(j) for j in np.argsort(-cos, kind="stable")[:CANDIDATES]}
+                  | {int(j) for j in np.argsort(-ovl, kind="stable")[:CANDIDATES]})  # fmt: skip
+    s = ranker.scores(feats.rows(question, [d.faq[j] for j in cand], mean))
+    order = np.argsort(-s, kind="stable")
+    return cand[order[0]], float(s[order[0]]), float(s[order[0]] - s[order[1]])
+
+
 def mean_vector(d: Data, entries: np.ndarray, negatives: list[tuple[str, str]]) -> np.ndarray:
     texts = {d.faq[j] for j in np.flatnonzero(entries)} | {d.questions[j] for j in np.flatnonzero(entries)}
     texts |= {t for pair in negatives for t in pair}
@@ -212,42 +226,62 @@ def negatives_outside(d: Data, held: np.ndarray) -> list[tuple[str, str]]:
     return [(q, e) for q, e in d.negatives if q not in texts and e not in texts]
 
 
-def cross_validate(feats: Features, entries: np.ndarray, k: int, seed: int, missing: bool = False) -> dict[int, dict]:
+def cross_validate(feats: Features, entries: np.ndarray, k: int, seed: int, missing: bool = False) -> tuple[dict[int, dict], list]:
     """Out-of-fold matches of the questions of `entries`: for each, the picked entry, score, margin, right or
-    not; with `missing`, also the match with the right entry taken out of the FAQ."""
+    not, matched among `entries` only (an inner cross-validation never sees the outer test fold); with
+    `missing`, also the match with the right entry taken out."""
     d = feats.data
     n = len(d.faq)
     index = np.flatnonzero(entries)
     fold = np.full(n, -1)
     fold[index] = folds_of(len(index), k, seed)
-    everything = np.ones(n, dtype=bool)
     out: dict[int, dict] = {}
+    models = []
     for f in range(k):
         held = fold == f
         training = entries & ~held
         negatives = negatives_outside(d, ~training)
         mean = mean_vector(d, training, negatives)
         ranker = train(feats, training, negatives, mean)
+        models.append((ranker, mean))
         for i in np.flatnonzero(held):
-            j, score, margin = match(feats, ranker, i, everything, mean)
+            j, score, margin = match(feats, ranker, i, entries, mean)
             out[i] = {"right": j == i, "score": score, "margin": margin, "fold": f}
             if missing:
-                without = everything.copy()
+                without = entries.copy()
                 without[i] = False
                 j2, s2, m2 = match(feats, ranker, i, without, mean)
                 out[i] |= {"missing_score": s2, "missing_margin": m2}
-    return out
+    return out, models
 
 
 def fit_calibrator(matches: list[dict]) -> tuple[tuple[float, float, float], float]:
-    """Logistic regression of 'the pick is right' on its score and margin (capped at the 99th percentile)."""
+    """Logistic regression of 'the pick is right' on its score and its margin over the next (capped at the
+    99th percentile), from each question's match (right or not) and its match with the right entry taken out
+    of the FAQ (never right: what a question the FAQ cannot answer looks like). Confidence must not fall as
+    the score rises (a question unlike every entry would otherwise be sure of a lonely candidate): where the
+    fit gives the score a negative weight, the margin alone is refitted and the score kept as a floor."""
     from sklearn.linear_model import LogisticRegression
 
-    cap = float(np.quantile([m["margin"] for m in matches if math.isfinite(m["margin"])], 0.99))
-    X = np.array([[m["score"], min(m["margin"], cap)] for m in matches])
-    y = np.array([int(m["right"]) for m in matches])
+    margins = [m["margin"] for m in matches if math.isfinite(m["margin"])]
+    cap = float(np.quantile(margins, 0.99))
+    X = [[m["score"], min(m["margin"], cap)] for m in matches]
+    y = [int(m["right"]) for m in matches]
+    X += [[m["missing_score"], min(m["missing_margin"], cap)] for m in matches]
+    y += [0] * len(matches)
+    X, y = np.array(X), np.array(y)
     clf = LogisticRegression(C=1.0, max_iter=5000).fit(X, y)
-    return (float(clf.intercept_[0]), float(clf.coef_[0][0]), float(clf.coef_[0][1])), cap
+    a0, a1, a2 = float(clf.intercept_[0]), float(clf.coef_[0][0]), float(clf.coef_[0][1])
+    if a1 < 0:
+        clf = LogisticRegression(C=1.0, max_iter=5000).fit(X[:, 1:], y)
+        a0, a1, a2 = float(clf.intercept_[0]), 0.0, float(clf.coef_[0][0])
+    return (a0, a1, a2), cap
+
+
+def score_floor(matches: list[dict]) -> float:
+    """The least score a confident pick needs: the 5th percentile of the scores of right picks. The calibrator
+    reads the margin; a question unlike every entry of a small FAQ could have a wide margin over nothing."""
+    return float(np.quantile([m["score"] for m in matches if m["right"]], 0.05))
 
 
 def confidence(cal: tuple[float, float, float], cap: float, score: float, margin: float) -> float:
@@ -275,28 +309,34 @@ def curve(confidences: np.ndarray, right: np.ndarray, thresholds: list[float]) -
     return rows
 
 
-def evaluate(feats: Features, k: int, seed: int) -> dict:
+def evaluate(feats: Features, k: int, seed: int, unrelated: list[str]) -> dict:
     """Outer k-fold: top-1 and the confident decision with its threshold chosen inside each training part."""
     d = feats.data
     n = len(d.faq)
     everything = np.ones(n, dtype=bool)
-    outer = cross_validate(feats, everything, k, seed, missing=True)
+    outer, models = cross_validate(feats, everything, k, seed, missing=True)
     decided, right, conf_all, conf_missing = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n), np.zeros(n)
-    thresholds = []
+    thresholds, unrelated_confident = [], []
     for f in range(k):
         held = np.array([outer[i]["fold"] == f for i in range(n)])
-        inner = cross_validate(feats, ~held, k - 1, seed + 1 + f)
+        inner, _ = cross_validate(feats, ~held, k - 1, seed + 1 + f, missing=True)
         cal, cap = fit_calibrator(list(inner.values()))
         inner_conf = np.array([confidence(cal, cap, m["score"], m["margin"]) for m in inner.values()])
+        floor = score_floor(list(inner.values()))
+        inner_conf[np.array([m["score"] < floor for m in inner.values()])] = 0.0
         t = threshold_for(inner_conf, np.array([m["right"] for m in inner.values()]), PRECISION)
         thresholds.append(t)
         for i in np.flatnonzero(held):
             m = outer[i]
-            conf_all[i] = confidence(cal, cap, m["score"], m["margin"])
-            conf_missing[i] = confidence(cal, cap, m["missing_score"], m["missing_margin"])
+            conf_all[i] = confidence(cal, cap, m["score"], m["margin"]) * (m["score"] >= floor)
+            conf_missing[i] = confidence(cal, cap, m["missing_score"], m["missing_margin"]) * (m["missing_score"] >= floor)
             right[i] = m["right"]
             decided[i] = conf_all[i] >= t
         conf_missing[held] = conf_missing[held] >= t
+        ranker, mean = models[f]
+        for q in unrelated:
+            _, score, margin = match_text(feats, ranker, q, mean)
+            unrelated_confident.append(confidence(cal, cap, score, margin) >= t and score >= floor)
     # the curve: the confidence of each fold's calibrator, swept over one set of thresholds
     grid = [round(x, 2) for x in np.arange(0.3, 0.96, 0.05)]
     return {
@@ -305,6 +345,7 @@ def evaluate(feats: Features, k: int, seed: int) -> dict:
                      "precision": float((decided & right).sum() / max(1, decided.sum())),
                      "thresholds": thresholds},  # fmt: skip
         "missing_confident": float(conf_missing.mean()),
+        "unrelated_confident": float(np.mean(unrelated_confident)) if unrelated else None,
         "curve": curve(conf_all, right, grid),
         "outer": outer,
     }
@@ -317,7 +358,8 @@ def final_model(feats: Features, outer: dict[int, dict], model: str, figures: di
     ranker = train(feats, everything, d.negatives, mean)
     matches = [outer[i] for i in sorted(outer)]
     cal, cap = fit_calibrator(matches)
-    conf = np.array([confidence(cal, cap, m["score"], m["margin"]) for m in matches])
+    floor = score_floor(matches)
+    conf = np.array([confidence(cal, cap, m["score"], m["margin"]) * (m["score"] >= floor) for m in matches])
     t = threshold_for(conf, np.array([m["right"] for m in matches]), PRECISION)
     about = {
         "trained_on": "AFQMC (CLUE), the shared half of its dev split: "
@@ -327,7 +369,7 @@ def final_model(feats: Features, outer: dict[int, dict], model: str, figures: di
         "candidates": f"the {CANDIDATES} best entries by multilingual cosine and the {CANDIDATES} best by term overlap",
         "figures": figures,
     }
-    return fm.FaqMatcher(fm.FEATURES, tuple(float(w) for w in ranker.weights), ranker.bias, cal, cap, t,
+    return fm.FaqMatcher(fm.FEATURES, tuple(float(w) for w in ranker.weights), ranker.bias, cal, cap, t, floor,
                          tuple(float(v) for v in mean), model, about)  # fmt: skip
 
 
@@ -373,6 +415,14 @@ def baselines(d: Data) -> dict:
     }
 
 
+def unrelated_questions(path: Path, n: int, seed: int) -> list[str]:
+    """A seeded sample of CMRC2018's questions (Chinese Wikipedia): questions an Alipay FAQ cannot answer."""
+    if not path.exists():
+        return []
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [texts[i] for i in sorted(np.random.RandomState(seed).choice(len(texts), min(n, len(texts)), replace=False))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", nargs="?", type=Path, default=DEFAULT)
@@ -382,15 +432,18 @@ def main() -> None:
                         help="where the question vectors are kept between runs (keyed by model and texts)")  # fmt: skip
     parser.add_argument("--write", action="store_true", help=f"write the trained matcher to {MODEL_FILE.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--unrelated", type=Path, default=ROOT.parent / "shared" / "datasets" / "cmrc2018-zh" / "queries.jsonl",
+                        help="questions the FAQ cannot answer (JSONL with `text`; default CMRC2018's), 300 sampled")  # fmt: skip
     args = parser.parse_args()
     started = time.perf_counter()
-    data, model = prepare(args.pairs, args.cache)
+    unrelated = unrelated_questions(args.unrelated, 300, args.seed)
+    data, model = prepare(args.pairs, args.cache, unrelated)
     print(f"# Kefu FAQ matcher (AFQMC), {date.today()}, {platform.node()} ({os.cpu_count()} CPUs): {len(data.faq)} FAQ "
           f"entries, {len(data.questions)} customer questions, {len(data.negatives)} labelled different-question "
           f"pairs; {args.folds}-fold cross-validation by FAQ entry, seed {args.seed}")  # fmt: skip
     base = baselines(data)
     feats = Features(data)
-    result = evaluate(feats, args.folds, args.seed)
+    result = evaluate(feats, args.folds, args.seed, unrelated)
     reference = base["bm25_readme"]
     print("\n| matcher | FAQ top-1 | vs jieba+BM25 (README config) | vs strongest jieba+BM25 |")
     print("|---|---|---|---|")
@@ -404,6 +457,9 @@ def main() -> None:
           f"(thresholds {', '.join(f'{t:.3f}' for t in dec['thresholds'])}): answered {dec['answered']:.3f}, "
           f"precision {dec['precision']:.3f}, recall {dec['recall']:.3f}. With the right entry taken out of the "
           f"FAQ: confident on {result['missing_confident']:.3f} of the questions.")  # fmt: skip
+    if unrelated:
+        print(f"{len(unrelated)} CMRC2018 questions (Chinese Wikipedia, nothing an Alipay FAQ answers): confident on "
+              f"{result['unrelated_confident']:.3f}.")  # fmt: skip
     print("\n| confidence >= | answered | recall (right and answered) | precision |")
     print("|---|---|---|---|")
     for r in result["curve"]:
@@ -411,7 +467,9 @@ def main() -> None:
     figures = {"date": str(date.today()), "folds": args.folds, "top1": round(result["top1"], 4),
                "bm25_readme_top1": round(reference, 4), "bm25_best_top1": round(base["bm25_best"], 4),
                "cosine_top1": round(base["cosine"], 4),
-               "decision": {k: round(v, 4) for k, v in dec.items() if k != "thresholds"}}  # fmt: skip
+               "decision": {k: round(v, 4) for k, v in dec.items() if k != "thresholds"},
+               "missing_confident": round(result["missing_confident"], 4),
+               "unrelated_confident": None if not unrelated else round(result["unrelated_confident"], 4)}  # fmt: skip
     if args.write:
         matcher = final_model(feats, result["outer"], model, figures)
         MODEL_FILE.write_text(json.dumps(matcher.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

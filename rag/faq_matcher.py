@@ -55,7 +55,7 @@ QUESTION_KINDS = {
 }
 NEGATIONS = ("不", "没", "无", "未", "别", "not", "n't", "no ", "never")
 _KEEP_RE = re.compile(rf"[{CJK_CLASS}]|[^\W_]")
-_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_RE = re.compile(r"(?<![a-z\d])\d+(?:[.,]\d+)*(?![a-z\d])")  # standalone: "x200" is a code
 _LATIN_RE = re.compile(r"[a-z][a-z0-9\-]*\d[a-z0-9\-]*|\d+[a-z]+[a-z0-9]*")  # model codes: x200, 15pro, a-7
 
 
@@ -223,8 +223,8 @@ class Match:
 class FaqMatcher:
     """A trained matcher: `weights` over `FEATURES` (standardisation folded in) and `bias` score a pair; the
     calibrator (`calibration`: intercept, weight of the best score, weight of its margin over the next) turns
-    the best candidate's score into the probability that it is the right entry; `threshold` on that
-    probability makes the decision confident. `mean` is the mean question vector of the multilingual model
+    the best candidate's score and its margin over the next into the probability that it is the right entry;
+    `threshold` on that probability, with the score at least `score_floor`, makes the decision confident. `mean` is the mean question vector of the multilingual model
     (see `centred_cosine`)."""
 
     features: tuple[str, ...]
@@ -233,6 +233,7 @@ class FaqMatcher:
     calibration: tuple[float, float, float]
     margin_cap: float
     threshold: float
+    score_floor: float
     mean: tuple[float, ...] = ()
     model: str = ""  # the multilingual model whose cosines it was trained on
     about: dict | None = None  # how it was trained and what it measured (for people; not read here)
@@ -283,7 +284,8 @@ class FaqMatcher:
         a0, a1, a2 = self.calibration
         confidence = _sigmoid(a0 + a1 * scores[best] + a2 * margin)
         same_numbers = numbers_and_codes(question.text) == numbers_and_codes(candidates[best].text)
-        return Match(best, scores[best], margin, confidence, confidence >= self.threshold and same_numbers, tuple(scores))
+        confident = confidence >= self.threshold and scores[best] >= self.score_floor and same_numbers
+        return Match(best, scores[best], margin, confidence, confident, tuple(scores))
 
     def to_dict(self) -> dict:
         return {
@@ -295,6 +297,7 @@ class FaqMatcher:
             "calibration": [round(a, 6) for a in self.calibration],
             "margin_cap": round(self.margin_cap, 6),
             "threshold": round(self.threshold, 6),
+            "score_floor": round(self.score_floor, 6),
             "mean": [round(v, 6) for v in self.mean],
             "about": self.about or {},
         }
@@ -310,6 +313,7 @@ class FaqMatcher:
             calibration=tuple(float(a) for a in data["calibration"]),  # type: ignore[arg-type]
             margin_cap=float(data["margin_cap"]),
             threshold=float(data["threshold"]),
+            score_floor=float(data["score_floor"]),
             mean=tuple(float(v) for v in data.get("mean", ())),
             model=str(data.get("model", "")),
             about=dict(data.get("about") or {}),
