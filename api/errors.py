@@ -2,7 +2,7 @@
 "code"}}`, with the status that fits, never a traceback.
 
 A problem with the request (`app.errors.ClientError`: bad input, no or wrong key, a role that may not, not
-found, a rate limit) is told as its message says; the model's queue being full (`GeneratorBusy`) is a 503 with
+found, a rate limit) is told as its message says; the model's queue being full (`Busy`) is a 503 with
 `Retry-After`. Anything else is a 500 that says only "internal error" and the request id; the details go to the
 `kefu.api` log, redacted (`app.errors.redact`).
 """
@@ -17,9 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app.auth import AuthenticationError, PermissionDenied
-from app.errors import USER_ERRORS, ClientError, NotFoundError, RateLimited, redact
-from inference.errors import GeneratorBusy
+from app.access.auth import AuthenticationError, PermissionDenied
+from app import metrics
+from app.errors import USER_ERRORS, Busy, ClientError, NotFoundError, RateLimited, redact
 
 log = logging.getLogger("kefu.api")
 
@@ -64,7 +64,7 @@ def status_of(exc: BaseException) -> int:
         return 404
     if isinstance(exc, RateLimited):
         return 429
-    if isinstance(exc, GeneratorBusy):
+    if isinstance(exc, Busy):
         return 503
     if isinstance(exc, ClientError):
         return 400
@@ -79,8 +79,6 @@ def response_for(exc: BaseException, rid: str) -> JSONResponse:
                   redact(str(exc)).replace('"', "'").replace("\n", " ")[:1000])  # fmt: skip
         return error_response(500, f"internal error (request id {rid})")
     if status == 503:
-        from app import metrics
-
         metrics.REFUSED_BUSY.labels("model_queue").inc()
         return error_response(503, str(exc), exc.retry_after)
     retry = getattr(exc, "retry_after", None) if status == 429 else None

@@ -32,11 +32,11 @@ def readyz(request: Request):
             return error_response(503, "not ready: the warm-up failed (see the server log)")
         return error_response(503, "not ready: loading the knowledge base and models", retry_after=5)
     try:
-        chunks = service.components.store.stats()["chunks"]
+        ready = service.readiness()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the store means not ready
         log.error('{"readyz": "store unreachable: %s"}', type(exc).__name__)
         return error_response(503, "not ready: the knowledge store does not answer (see the server log)", retry_after=5)
-    return {"status": "ready", "chunks": chunks, "answers": service.generator_status()["backend"]}
+    return {"status": "ready", **ready}
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -3,7 +3,7 @@
 OpenAI talk to Kefu unchanged.
 
 The client sends the conversation; Kefu answers its last user message from the knowledge base, statelessly
-(`app.completions`: nothing is stored). Citations `[n]` stay in the text; the sources, the answer's mode and
+(`app.dialogue.completions`: nothing is stored). Citations `[n]` stay in the text; the sources, the answer's mode and
 confidence go in an extra top-level `kefu` field (on the last chunk when streamed), which OpenAI clients ignore.
 `usage` is given when a language model wrote the answer (its prompt and answer tokens). Sampling parameters
 (`temperature`, `max_tokens`...) and the `model` name are accepted and not used: Kefu's settings decide.
@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.access import AccessControl
-from app.completions import ChatMessage, message_text
+from app.access.gate import Acting
+from app.dialogue.completions import ChatMessage, message_text
 from api import sse
 from api.errors import request_id
 from api.security import chat_access
@@ -43,7 +43,7 @@ class ChatRequest(BaseModel):
 
 
 @router.get("/v1/models", summary="The one model Kefu serves")
-def models(access: AccessControl = Depends(chat_access)) -> dict[str, Any]:
+def models(access: Acting = Depends(chat_access)) -> dict[str, Any]:
     return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "kefu"}]}
 
 
@@ -54,19 +54,8 @@ def kefu_field(answer) -> dict[str, Any]:
     return {k: d[k] for k in ("mode", "confidence", "sources", "language", "query", "intent", "latency_ms", "cached")}
 
 
-def usage(access: AccessControl, reply) -> dict[str, int] | None:
-    """Token counts when a language model wrote the answer (its prompt is known); None otherwise."""
-    components = access.service.components
-    if reply.prompt is None or not components.built("generator") or components.generator is None:
-        return None
-    prompt_tokens = reply.prompt.tokens
-    completion_tokens = components.generator.count_tokens(reply.answer.answer)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
-
-
 @router.post("/v1/chat/completions", summary="Answer the conversation's last user message from the knowledge base")
-def chat_completions(body: ChatRequest, request: Request, access: AccessControl = Depends(chat_access)):
+def chat_completions(body: ChatRequest, request: Request, access: Acting = Depends(chat_access)):
     messages = [ChatMessage(m.role, message_text(m.content)) for m in body.messages]
     reply = access.complete_stream(messages)
     first, rest = sse.first_and_rest(reply)  # errors at the start get their status code
@@ -83,9 +72,8 @@ def chat_completions(body: ChatRequest, request: Request, access: AccessControl 
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
             "kefu": kefu_field(answer),
         }  # fmt: skip
-        counted = usage(access, reply)
-        if counted:
-            out["usage"] = counted
+        if reply.usage is not None:
+            out["usage"] = reply.usage.to_dict()
         return out
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -102,8 +90,8 @@ def chat_completions(body: ChatRequest, request: Request, access: AccessControl 
                     yield chunk({"content": piece})
             answer = reply.answer
             state["kefu_mode"] = answer.mode
-            counted = usage(access, reply)
-            yield chunk({}, "stop", kefu=kefu_field(answer), **({"usage": counted} if counted else {}))
+            counted = {"usage": reply.usage.to_dict()} if reply.usage is not None else {}
+            yield chunk({}, "stop", kefu=kefu_field(answer), **counted)
         except Exception as exc:  # noqa: BLE001 - the stream has begun: tell the client inside it
             yield sse.error_event(exc, request_id(request))
         yield sse.DONE

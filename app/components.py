@@ -10,14 +10,44 @@ composes these into what front ends call.
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from app.errors import ConfigError
+from app import metrics
+from app.access.audit import AuditLog
+from app.access.limits import RateLimiter
+from app.access.users import UserStore
+from app.answering.answerer import Answerer
+from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
+from app.answering.rewriting import HeuristicRewriter, ModelRewriter
+from app.db.database import Database
+from app.dialogue.feedback import FeedbackStore
+from app.dialogue.intents import IntentClassifier, read_examples
+from app.dialogue.manager import DialogueManager
+from app.dialogue.sessions import SessionStore
+from app.dialogue.slots import product_names
+from app.errors import ConfigError, KefuError
+from app.guardrails.output_policy import OutputPolicy, hosts_of
+from app.guardrails.privacy import Privacy
 from app.settings import Settings, load_settings
+from inference.factory import make_generator, resolve_backend
+from inference.generator import GeneratorConfig
+from rag.analysis import Analyzer
+from rag.elasticsearch.config import ElasticsearchConfig
+from rag.embedding_factory import make_embedder, make_multilingual
+from rag.embeddings import EmbeddingConfig
+from rag.indexing import embed_readable, index_spec
+from rag.query_cache import QueryCachingEmbedder
+from rag.retrieval import HybridRetriever
+from rag.store import SearchFilter
+from rag.store_factory import make_store
+from rag.vector_spaces import VectorSpaces
 
 T = TypeVar("T")
 
@@ -74,7 +104,6 @@ class Components:
 
     @component
     def analyzer(self):
-        from rag.analysis import Analyzer
 
         a = self.settings.analysis
         try:
@@ -85,9 +114,6 @@ class Components:
     @component
     def embedder(self):
         """The main embedding model (it also counts tokens for chunking); recent queries' vectors remembered."""
-        from rag.embedding_factory import make_embedder
-        from rag.embeddings import EmbeddingConfig
-        from rag.query_cache import QueryCachingEmbedder
 
         e = self.settings.embedding
         return QueryCachingEmbedder(make_embedder(
@@ -106,10 +132,6 @@ class Components:
     @component
     def spaces(self):
         """The main and multilingual models and which text each embeds (`rag.vector_spaces`)."""
-        from rag.embedding_factory import make_multilingual
-        from rag.embeddings import EmbeddingConfig
-        from rag.query_cache import QueryCachingEmbedder
-        from rag.vector_spaces import VectorSpaces
 
         e = self.settings.embedding
         multilingual = make_multilingual(
@@ -120,12 +142,10 @@ class Components:
 
     @component
     def store(self):
-        from rag.store_factory import make_store
 
         s = self.settings.store
         elasticsearch = None
         if s.store == "elasticsearch":
-            from rag.elasticsearch.config import ElasticsearchConfig
 
             elasticsearch = ElasticsearchConfig(
                 url=s.es_url,
@@ -148,13 +168,11 @@ class Components:
     @component
     def answer_retriever(self):
         """Searches only what customers may be shown: the audiences in KEFU_ANSWER_AUDIENCES."""
-        from rag.store import SearchFilter
 
         audiences = self.settings.answer.audiences()
         return self._retriever(SearchFilter(audiences=audiences) if audiences is not None else None)
 
     def _retriever(self, filters):
-        from rag.retrieval import HybridRetriever
 
         r = self.settings.retrieval
         return HybridRetriever(self.store, self.spaces, self.analyzer, candidates=r.candidates, rrf_k=r.rrf_k, filters=filters)
@@ -164,7 +182,6 @@ class Components:
 
         A passed check holds for INDEX_CHECK_SECONDS: reading the spec costs Elasticsearch three round trips,
         too many for every question, while a store only changes spec when it is emptied and re-ingested."""
-        from rag.indexing import index_spec
 
         now = time.monotonic()
         if now - self._index_checked_at < INDEX_CHECK_SECONDS:
@@ -182,8 +199,6 @@ class Components:
         most once a minute (a full document list), so another process's ingest shows up soon."""
         read_at, catalogue = self._catalogue
         if catalogue is None or time.monotonic() - read_at >= CATALOGUE_SECONDS:
-            from app.output_policy import hosts_of
-            from app.slots import product_names
 
             documents = self.store.list_documents()
             catalogue = Catalogue(
@@ -206,7 +221,6 @@ class Components:
 
     def output_policy(self):
         """The output policy for customer-visible text, with today's allowed link hosts."""
-        from app.output_policy import OutputPolicy
 
         g = self.settings.guardrails
         return OutputPolicy(
@@ -219,7 +233,6 @@ class Components:
 
     @component
     def database(self):
-        from app.database import Database
 
         return Database(self.settings.database_url)
 
@@ -228,10 +241,7 @@ class Components:
         """The conversations; opening them first removes those past KEFU_RETENTION_DAYS (when set). A store
         that cannot erase now (a Redis answer cache out of reach) leaves them for the next start or `kefu erase
         --expired`, logged: answering does not wait for it."""
-        import logging
 
-        from app.errors import KefuError
-        from app.sessions import SessionStore
 
         if self.settings.guardrails.retention_days:
             try:
@@ -242,29 +252,25 @@ class Components:
 
     @component
     def feedback(self):
-        from app.feedback import FeedbackStore
 
         return FeedbackStore(self.database)
 
     @component
     def audit(self):
-        from app.audit import AuditLog
 
         return AuditLog(self.database)
 
     @component
     def privacy(self):
         """Erasure; the answer cache registers its eraser (entries a conversation's answers made)."""
-        from app.privacy import Privacy
 
         cache = self.answer_cache
         return Privacy(self.database, {"cached_answers": cache.erase_session} if cache is not None else None)
 
     @component
     def answer_cache(self):
-        """Answers that depend on no conversation (`app.answer_cache`), keyed by the store's generation; None
+        """Answers that depend on no conversation (`app.answering.cache`), keyed by the store's generation; None
         when KEFU_CACHE_URL=none."""
-        from app.answer_cache import AnswerCache, make_backend, settings_fingerprint
 
         c = self.settings.cache
         backend = make_backend(c.cache_url, c.cache_entries)
@@ -275,14 +281,12 @@ class Components:
 
     @component
     def limiter(self):
-        from app.limits import RateLimiter
 
         g = self.settings.guardrails
-        return RateLimiter(self.sessions, self.audit, g.rate_per_session, g.rate_per_client)
+        return RateLimiter(self.audit, g.rate_per_session, g.rate_per_client)
 
     @component
     def users(self):
-        from app.users import UserStore
 
         return UserStore(self.database, self.settings.auth)
 
@@ -291,8 +295,6 @@ class Components:
     @component
     def canary(self) -> str:
         """This deployment's prompt canary, made once and kept in KEFU_HOME (readable by its owner only)."""
-        import os
-        import secrets
 
         path = self.settings.core.home / "canary"
         try:
@@ -314,7 +316,6 @@ class Components:
         return value
 
     def generator_config(self):
-        from inference.generator import GeneratorConfig
 
         g = self.settings.generation
         key = self.settings.secrets.openai_api_key
@@ -344,7 +345,6 @@ class Components:
 
     def generator_status(self) -> dict[str, str]:
         """Which backend answers and why (what `KEFU_LLM=auto` chose), without loading a model."""
-        from inference.factory import resolve_backend
 
         backend, reason = resolve_backend(self.generator_config())
         return {"backend": backend, "reason": reason}
@@ -352,11 +352,8 @@ class Components:
     @component
     def generator(self):
         """The language model, loaded on first use; None means extractive answers."""
-        import logging
 
-        from inference.factory import make_generator
 
-        from app import metrics
 
         generator = make_generator(self.generator_config())
         if hasattr(generator, "on_batch"):  # the in-process model's request batcher reports its queue and batches
@@ -368,7 +365,6 @@ class Components:
 
     @component
     def rewriter(self):
-        from app.rewriting import HeuristicRewriter, ModelRewriter
 
         choice = self.settings.dialogue.rewriter
         if choice != "model":
@@ -384,7 +380,6 @@ class Components:
 
     @component
     def answerer(self):
-        from app.answerer import Answerer
 
         g = self.settings.generation
         if g.max_new_tokens >= g.context_tokens:
@@ -406,8 +401,6 @@ class Components:
 
     @component
     def intents(self):
-        from app.intents import IntentClassifier, read_examples
-        from rag.indexing import embed_readable
 
         embedder = self.embedder
         return IntentClassifier(
@@ -419,7 +412,6 @@ class Components:
 
     @component
     def dialogue(self):
-        from app.dialogue import DialogueManager
 
         return DialogueManager(
             self.answerer, self.sessions, self.feedback, self.intents, self.products, self.settings.dialogue,

@@ -8,10 +8,12 @@ of URLs in any text shown or logged.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import uuid
 
-from inference.errors import InferenceError
+from inference.errors import GeneratorBusy, InferenceError
 from ingest.errors import LoadError
 from rag.errors import RagError
 
@@ -44,6 +46,10 @@ class RateLimited(ClientError):
         self.retry_after = retry_after
 
 
+# The language model's request queue is full (HTTP 503 with Retry-After): raised in `inference`, named here so front
+# ends need nothing but `app`.
+Busy = GeneratorBusy
+
 USER_ERRORS: tuple[type[Exception], ...] = (KefuError, RagError, LoadError, InferenceError)
 
 
@@ -71,8 +77,6 @@ def customer_message(exc: BaseException, language: str = "en") -> str:
     """What a customer may be told about an error: the message of a problem with their own input, or a
     generic apology with a reference whose details (redacted) go to the log. Never a setting, a path, a
     database address or a stack trace."""
-    import logging
-    import uuid
 
     if isinstance(exc, ClientError):
         return str(exc)

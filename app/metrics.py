@@ -1,7 +1,7 @@
 """Metrics: what Kefu measures about itself, in Prometheus' terms (`prometheus-client`), for `/metrics`.
 
-The answering path reports here as it runs: retrieval time (`app.answerer`), time to first token, decode speed,
-prompt and answer tokens (any generator's `GenerationStats`), answer-cache hits and misses (`app.answer_cache`),
+The answering path reports here as it runs: retrieval time (`app.answering.answerer`), time to first token, decode speed,
+prompt and answer tokens (any generator's `GenerationStats`), answer-cache hits and misses (`app.answering.cache`),
 the in-process model's queue depth and batch sizes (`inference.scheduler`, wired by `app.components`); the HTTP
 API adds request latency by route and answer mode, and GPU memory is read when it is scraped. Nothing here holds
 text: only counts, sizes and times.
@@ -16,7 +16,16 @@ from __future__ import annotations
 import os
 import sys
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TOKENS_PER_SECOND_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -84,7 +93,6 @@ def render() -> tuple[bytes, str]:
     read_gpu_memory()
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
-        from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=folder)

@@ -1,7 +1,12 @@
-"""Services: the one API every front end (CLI, Streamlit, benchmarks) calls. A thin facade: the work is done
-by the components (`app.components`, built lazily from Settings under locks), ingestion (`app.ingestion`),
-knowledge-base management (`app.knowledge`), the stateless answerer (`app.answerer`), the dialogue manager
-(`app.dialogue`), stateless chat completions (`app.completions`) and API keys (`app.api_keys`).
+"""Services: the one API every front end (CLI, Streamlit, HTTP API, benchmarks) calls. A thin facade: the work is
+done by the components (`app.components`, built lazily from Settings under locks), the knowledge base
+(`app.knowledge`), the answerer (`app.answering`), the dialogue manager (`app.dialogue`), the desk
+(`app.desk`) and the access parts (`app.access`: users, keys, audit, limits).
+
+Every privileged method is an `@action` (`app.access.gate`): its role, ownership, rate limit and audit record are
+applied by the one gate, for every caller, given as `actor=` (the local operator when not given: the CLI).
+Front ends that serve more than their operator bind their caller once with `service.acting_as(principal)`.
+The few methods that are not actions are what anyone may call: sign-in, readiness, the warm-up.
 
 Front ends hold one `KefuService` (the UI in an `st.cache_resource`); it is safe to share between threads.
 Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees every document unless given a
@@ -11,39 +16,56 @@ Answers search only the audiences KEFU_ANSWER_AUDIENCES allows; `search` sees ev
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from app.audit import AuditEntry
-from app.auth import LOCAL_OPERATOR, Principal
-from app.completions import split_conversation
+from app.access.api_keys import ApiKeys, KeyRecord, NewKey
+from app.access.auth import ADMIN, AGENT, CUSTOMER, LOCAL_OPERATOR, PermissionDenied, Principal, owner_id
+from app.access.gate import Acting, Gate, acting_as, action
+from app.access.users import SignIn, UserRecord
+from app.answering.answerer import Reply, checked_question
+from app.answering.batch import BatchProgress, Table, UploadedBatch, answer_upload, preview_upload
+from app.answering.rules import Answer
 from app.components import Components
+from app.desk.assist import SavedFaq, Suggestion, save_faq, suggest_reply
+from app.desk.insights import Insights, compute
+from app.dialogue.completions import ChatMessage, split_conversation
+from app.dialogue.feedback import FeedbackRecord
+from app.dialogue.gaps import GapGroup, group_gaps
+from app.dialogue.sessions import ConversationRecord, MessageRecord
 from app.errors import InputError
-from app.ingestion import IngestProgress, IngestReport, Ingestion
-from app.knowledge import KnowledgeBase
+from app.knowledge.base import KnowledgeBase
+from app.knowledge.ingestion import Ingestion, IngestProgress, IngestReport, limits_from
 from app.settings import Settings
-
-if TYPE_CHECKING:
-    from app.answerer import Reply
-    from app.answering import Answer
-    from app.assist import SavedFaq, Suggestion
-    from app.auth import Principal
-    from app.api_keys import ApiKeys
-    from app.batch import BatchProgress, Table, UploadedBatch
-    from app.completions import ChatMessage
-    from app.feedback import FeedbackRecord
-    from app.gaps import GapGroup
-    from app.insights import Insights
-    from app.sessions import ConversationRecord, MessageRecord
-    from app.users import SignIn, UserStore
-    from app.warmup import WarmUp
-    from rag.retrieval import HybridRetriever, SearchHit
-    from rag.store import DocumentInfo, SearchFilter
+from app.warmup import WarmUp
+from rag.indexing import embed_readable
+from rag.retrieval import HybridRetriever, SearchHit
+from rag.store import DocumentInfo, SearchFilter, doc_id_of
 
 __all__ = ["KefuService", "IngestProgress", "IngestReport"]
+
+
+def _question_chars(args: dict[str, Any]) -> int:
+    return len(args.get("question") or "")
+
+
+def _last_message_chars(args: dict[str, Any]) -> int:
+    messages = args.get("messages") or ()
+    return len(messages[-1].content) if messages else 0
+
+
+def _answer_size(entry, message: MessageRecord) -> None:
+    entry.answer_chars = len(message.content)
+
+
+def _answered_session(entry, answer: Answer) -> None:
+    entry.session_id = answer.session_id
+
+
+def _erased(entry, counts: dict[str, Any]) -> None:
+    entry.verdicts = {k: v for k, v in counts.items() if k != "sessions"}
 
 
 class KefuService:
@@ -52,24 +74,30 @@ class KefuService:
         self.settings = self.components.settings
         self.ingestion = Ingestion(self.components)
         self.knowledge = KnowledgeBase(self.components)
+        c = self.components
+        self.gate = Gate(lambda: c.audit, lambda: c.limiter, lambda: c.sessions, lambda m: c.sessions.message(m).conversation_id)
         self._warm_up: WarmUp | None = None
         self._api_keys: ApiKeys | None = None
         self._lock = threading.Lock()  # the two above are set once
 
+    def acting_as(self, principal: Principal) -> Acting:
+        """This service's actions with `principal` as the caller (what a web page or an API route holds)."""
+        return acting_as(self, principal)
+
     # -- ingest -------------------------------------------------------------------------------------------
 
+    @action(ADMIN, "add documents", audit="ingest")
     def ingest(self, paths, actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
         """See `Ingestion.ingest`: prune, on_file, on_progress, collection, audience."""
-        with self.components.audit.action("ingest", actor):
-            return self.ingestion.ingest(paths, **options)
+        return self.ingestion.ingest(paths, **options)
 
+    @action(ADMIN, "upload documents", audit="upload")
     def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
         """Uploaded files (name, bytes): at most KEFU_MAX_UPLOAD_FILES at once."""
         limit = self.settings.guardrails.max_upload_files
         if len(uploads) > limit:
             raise InputError(f"{len(uploads)} files in one upload; the limit is {limit} (KEFU_MAX_UPLOAD_FILES)")
-        with self.components.audit.action("upload", actor):
-            return self.ingestion.ingest_uploads(uploads, **options)
+        return self.ingestion.ingest_uploads(uploads, **options)
 
     # -- search -------------------------------------------------------------------------------------------
 
@@ -79,34 +107,29 @@ class KefuService:
         self.components.check_index()
         return self.components.answer_retriever if customer_facing else self.components.retriever
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: SearchFilter | None = None) -> list[SearchHit]:
-        from app.answerer import checked_question
-
+    @action(AGENT, "search the knowledge base")
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: SearchFilter | None = None,
+               actor: Principal = LOCAL_OPERATOR) -> list[SearchHit]:  # fmt: skip
+        """Search the knowledge base (every audience unless `filters` says otherwise: staff see internal
+        documents too)."""
         query = checked_question(query, self.settings.guardrails.max_query_chars)
         self.components.check_index()
         return self.components.retriever.search(query, k=k, mode=mode, filters=filters)
 
-    def compare_rankings(self, query: str, k: int = 10, filters: SearchFilter | None = None) -> dict[str, list[SearchHit]]:
+    @action(ADMIN, "test retrieval")
+    def compare_rankings(self, query: str, k: int = 10, filters: SearchFilter | None = None,
+                         actor: Principal = LOCAL_OPERATOR) -> dict[str, list[SearchHit]]:  # fmt: skip
         """The retrieval test: the BM25, dense and fused rankings of one query, side by side ({mode: hits})."""
-        from app.answerer import checked_question
-
         query = checked_question(query)
         self.components.check_index()
         retriever = self.components.retriever
         return {mode: retriever.search(query, k=k, mode=mode, filters=filters) for mode in ("lexical", "dense", "hybrid")}
 
-    def search_run(
-        self,
-        queries: Sequence[tuple[str, str]],
-        k: int = 100,
-        mode: str = "hybrid",
-        batch_size: int = 256,
-        filters: SearchFilter | None = None,
-    ) -> dict[str, list[tuple[str, float]]]:
+    @action(ADMIN, "run a batch of searches")
+    def search_run(self, queries: Sequence[tuple[str, str]], k: int = 100, mode: str = "hybrid", batch_size: int = 256,
+                   filters: SearchFilter | None = None, actor: Principal = LOCAL_OPERATOR) -> dict[str, list[tuple[str, float]]]:  # fmt: skip
         """Batch search for evaluation: {query id: [(document id, score), ...]}, best first, one entry per
         document (its best chunk's score)."""
-        from rag.store import doc_id_of
-
         self.components.check_index()
         run: dict[str, list[tuple[str, float]]] = {}
         for i in range(0, len(queries), batch_size):
@@ -118,260 +141,263 @@ class KefuService:
 
     # -- answers ------------------------------------------------------------------------------------------
 
-    def ask(self, question: str, session_id: str | None = None) -> Answer:
-        return self.ask_stream(question, session_id).finish()
+    def ask(self, question: str, session_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> Answer:
+        return self.ask_stream(question, session_id, actor=actor).finish()
 
-    def ask_stream(self, question: str, session_id: str | None = None, owner: str | None = None,
-                   customer_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> Reply:  # fmt: skip
-        """A customer's message in a conversation: iterate for the reply's text as it is written, then
-        `.answer` (or `.finish()`) for the result. A new conversation records its `owner` (the principal that
-        started it) and `customer_id`. Rate-limited per conversation and per client (not for the local
-        operator); every turn, answered or failed, is one audit record."""
-        c = self.components
-        entry = AuditEntry("turn", actor, session_id, prompt_chars=len(question or ""))
+    @action(CUSTOMER, "ask", audit="turn", limit=True, conversation="session_id", owned_on_load=True, prompt=_question_chars)
+    def ask_stream(self, question: str, session_id: str | None = None, customer_id: str | None = None,
+                   actor: Principal = LOCAL_OPERATOR) -> Reply:  # fmt: skip
+        """A customer's message in a conversation (a new one, owned by `actor`, when `session_id` is None or
+        names none yet): iterate for the reply's text as it is written, then `.answer` (or `.finish()`) for the
+        result. A customer may write only into a conversation of theirs (checked as the turn loads it)."""
+        self.components.check_index()
+        return self.components.dialogue.turn(question, session_id, actor, customer_id)
 
-        def start() -> Reply:
-            c.limiter.check(actor, session_id)
-            return c.dialogue.turn(question, session_id, owner, customer_id)
-
-        return self._audited_turn(entry, start)
-
+    @action(CUSTOMER, "chat", audit="turn", limit=True, prompt=_last_message_chars)
     def complete_stream(self, messages: Sequence[ChatMessage], actor: Principal = LOCAL_OPERATOR) -> Reply:
         """The answer to the last customer message of a conversation the caller holds (OpenAI-style messages),
-        streamed; nothing is stored (`app.completions`). Rate-limited per client like a turn, and recorded in
-        the audit log as one (without a session)."""
-        entry = AuditEntry("turn", actor, prompt_chars=len(messages[-1].content) if messages else 0)
+        streamed; nothing is stored (`app.dialogue.completions`)."""
+        self.components.check_index()
+        question, history = split_conversation(messages, self.settings.dialogue.history_messages)
+        return self.components.dialogue.respond(question, history)
 
-        def start() -> Reply:
-            self.components.limiter.check(actor, None)
-            question, history = split_conversation(messages, self.settings.dialogue.history_messages)
-            return self.components.dialogue.respond(question, history)
-
-        return self._audited_turn(entry, start)
-
-    def _audited_turn(self, entry: AuditEntry, start: Callable[[], Reply]) -> Reply:
-        """The reply `start` begins (after the index check), recorded as one audit entry when it ends or
-        fails, before it streams or while it does."""
-        from app.answerer import Reply
-
-        c = self.components
-        started = time.perf_counter()
-        try:
-            c.check_index()
-            inner = start()
-        except BaseException as exc:
-            entry.error_code = type(exc).__name__[:32]
-            c.audit.record(entry, int((time.perf_counter() - started) * 1000))
-            raise
-
-        def pieces(reply: Reply):
-            try:
-                yield from inner
-                answer = inner.finish()
-                reply.answer, reply.prompt = answer, inner.prompt
-                entry.session_id = answer.session_id or entry.session_id
-                entry.mode, entry.answer_chars, entry.verdicts = answer.mode, len(answer.answer), answer.verdicts()
-            except BaseException as exc:
-                entry.error_code = type(exc).__name__[:32]
-                raise
-            finally:
-                c.audit.record(entry, int((time.perf_counter() - started) * 1000))
-
-        return Reply(pieces)
-
-    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
+    @action(AGENT, "answer a batch")
+    def ask_batch(self, questions: Sequence[str], actor: Principal = LOCAL_OPERATOR) -> list[Answer]:
         """Answer many independent questions (batch FAQ answering): one batched search and generation."""
         self.components.check_index()
         return self.components.answerer.answer_batch(questions)
 
     # -- conversations ------------------------------------------------------------------------------------
 
-    def conversation(self, session_id: str) -> ConversationRecord:
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def conversation(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
         return self.components.sessions.get(session_id)
 
-    def conversations(self, status: str | None = None, limit: int = 100) -> list[ConversationRecord]:
+    @action(AGENT, "see the conversations")
+    def conversations(self, status: str | None = None, limit: int = 100, actor: Principal = LOCAL_OPERATOR) -> list[ConversationRecord]:
         return self.components.sessions.list(status, limit)
 
-    def history(self, session_id: str) -> list[MessageRecord]:
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def history(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> list[MessageRecord]:
         return self.components.sessions.messages(session_id)
 
-    def request_human(self, session_id: str | None, owner: str | None = None, actor: Principal = LOCAL_OPERATOR) -> Answer:
+    @action(CUSTOMER, "ask for a person", audit="request_human", conversation="session_id", new_conversation=True,
+            record=_answered_session)  # fmt: skip
+    def request_human(self, session_id: str | None, actor: Principal = LOCAL_OPERATOR) -> Answer:
         sessions = self.components.sessions
-        with self.components.audit.action("request_human", actor, session_id) as entry:
-            answer = self.components.dialogue.request_human(sessions.open(session_id, owner))
-            entry.session_id = answer.session_id
-            return answer
+        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)))
 
-    def agent_reply(self, session_id: str, agent: str, text: str, actor: Principal = LOCAL_OPERATOR) -> MessageRecord:
-        with self.components.audit.action("agent_reply", actor, session_id) as entry:
-            message = self.components.dialogue.agent_reply(session_id, agent, text)
-            entry.answer_chars = len(message.content)
-            return message
-
-    def take(self, session_id: str, agent: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
-        with self.components.audit.action("take", actor, session_id):
-            return self.components.dialogue.take(session_id, agent)
-
-    def release(self, session_id: str, agent: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
-        with self.components.audit.action("release", actor, session_id):
-            return self.components.dialogue.release(session_id, agent)
-
-    def resolve(self, session_id: str, agent: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
-        with self.components.audit.action("resolve", actor, session_id):
-            return self.components.dialogue.resolve(session_id, agent)
-
-    def feedback(self, message_id: int, rating: str, comment: str | None = None) -> FeedbackRecord:
+    @action(CUSTOMER, "rate an answer", message="message_id")
+    def feedback(self, message_id: int, rating: str, comment: str | None = None, actor: Principal = LOCAL_OPERATOR) -> FeedbackRecord:
         return self.components.dialogue.feedback(message_id, rating, comment)
 
-    def queue_position(self, session_id: str) -> int | None:
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def queue_position(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> int | None:
         """1 for the conversation waiting longest for an agent; None when this one is not waiting."""
         return self.components.sessions.queue_position(session_id)
 
-    def ratings(self, session_id: str) -> dict[int, str]:
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def ratings(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> dict[int, str]:
         """{message id: latest rating} of the conversation's rated answers."""
         return self.components.feedback.ratings(session_id)
 
-    # -- agent assist -------------------------------------------------------------------------------------
+    # -- agents -------------------------------------------------------------------------------------------
 
-    def suggest_reply(self, session_id: str) -> Suggestion:
+    @action(AGENT, "reply as an agent", audit="agent_reply", conversation="session_id", record=_answer_size)
+    def agent_reply(self, session_id: str, text: str, actor: Principal = LOCAL_OPERATOR) -> MessageRecord:
+        """An agent's message to the customer, signed with the actor's name."""
+        return self.components.dialogue.agent_reply(session_id, actor.name, text)
+
+    @action(AGENT, "take a conversation", audit="take", conversation="session_id")
+    def take(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
+        return self.components.dialogue.take(session_id, actor.name)
+
+    @action(AGENT, "release a conversation", audit="release", conversation="session_id")
+    def release(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
+        return self.components.dialogue.release(session_id, actor.name)
+
+    @action(AGENT, "resolve a conversation", audit="resolve", conversation="session_id")
+    def resolve(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> ConversationRecord:
+        return self.components.dialogue.resolve(session_id, actor.name)
+
+    @action(AGENT, "draft a reply", conversation="session_id")
+    def suggest_reply(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> Suggestion:
         """A draft answer to the conversation's latest customer question, from the knowledge base (not stored)."""
-        from app.assist import suggest_reply
-
         self.components.check_index()
         c = self.components
         return suggest_reply(c.answerer, c.sessions, session_id, self.settings.dialogue.history_messages)
 
-    def save_faq(self, question: str, answer: str, author: str) -> SavedFaq:
-        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.assist`)."""
-        from app.assist import save_faq
+    @action(AGENT, "save an answer as an FAQ entry", audit="save_faq")
+    def save_faq(self, question: str, answer: str, actor: Principal = LOCAL_OPERATOR) -> SavedFaq:
+        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`)."""
+        return save_faq(self.settings, self.ingestion, question, answer, actor.name)
 
-        return save_faq(self.settings, self.ingestion, question, answer, author)
-
-    def insights(self, days: int = 30) -> Insights:
-        from app.insights import compute
-
-        return compute(self.components.database, days)
-
-    def gaps(self, since: datetime | None = None, limit: int = 20) -> list[GapGroup]:
+    @action(AGENT, "see the knowledge gaps")
+    def gaps(self, since: datetime | None = None, limit: int = 20, actor: Principal = LOCAL_OPERATOR) -> list[GapGroup]:
         """The most asked questions Kefu could not answer well, grouped by meaning."""
-        from app.gaps import group_gaps
-        from rag.indexing import embed_readable
-
         records = self.components.feedback.gaps(since)
         vectors = embed_readable(self.components.embedder, [r.question for r in records], query=True) if records else None
         return group_gaps(records, vectors, self.components.analyzer.query_terms)[:limit]
 
+    @action(ADMIN, "see insights")
+    def insights(self, days: int = 30, actor: Principal = LOCAL_OPERATOR) -> Insights:
+        return compute(self.components.database, days)
+
     # -- batch answering of uploaded sheets ----------------------------------------------------------------
 
-    def batch_preview(self, name: str, data: bytes) -> Table:
-        """An uploaded CSV/XLSX sheet's columns and rows, with the question column guessed (`app.batch`)."""
-        from app.batch import preview_upload
-        from app.ingestion import limits_from
-
+    @action(AGENT, "answer a batch")
+    def batch_preview(self, name: str, data: bytes, actor: Principal = LOCAL_OPERATOR) -> Table:
+        """An uploaded CSV/XLSX sheet's columns and rows, with the question column guessed (`app.answering.batch`)."""
         return preview_upload(name, data, self.settings.core.home / "batch", limits_from(self.settings))
 
+    @action(AGENT, "answer a batch", audit="batch")
     def answer_upload(self, name: str, data: bytes, column: str | None = None, output_format: str = ".csv",
-                      on_progress: Callable[[BatchProgress], None] | None = None) -> UploadedBatch:  # fmt: skip
-        """`kefu batch` over an uploaded sheet; the answered sheet comes back as bytes (`app.batch`)."""
-        from app.batch import answer_upload
-        from app.ingestion import limits_from
-
+                      on_progress: Callable[[BatchProgress], None] | None = None,
+                      actor: Principal = LOCAL_OPERATOR) -> UploadedBatch:  # fmt: skip
+        """`kefu batch` over an uploaded sheet; the answered sheet comes back as bytes (`app.answering.batch`)."""
         self.components.check_index()
-        return answer_upload(self.ask_batch, name, data, self.settings.core.home / "batch", column, output_format,
+        answer = self.components.answerer.answer_batch
+        return answer_upload(answer, name, data, self.settings.core.home / "batch", column, output_format,
                              limits_from(self.settings), on_progress)  # fmt: skip
 
-    # -- staff accounts -----------------------------------------------------------------------------------
-
-    @property
-    def users(self) -> UserStore:
-        return self.components.users
-
-    @property
-    def api_keys(self) -> ApiKeys:
-        """The HTTP API's keys (`app.api_keys`)."""
-        if self._api_keys is None:
-            from app.api_keys import ApiKeys
-
-            keys = ApiKeys(self.components.database)
-            with self._lock:
-                self._api_keys = self._api_keys or keys
-        return self._api_keys
+    # -- staff accounts and API keys ----------------------------------------------------------------------
 
     def sign_in(self, name: str, password: str, client: str = "") -> SignIn:
+        """Check a staff member's credentials (rate-limited, `app.access.users`): not an action, anyone may try."""
         return self.components.users.sign_in(name, password, client)
 
     def principal(self, sign_in: SignIn) -> Principal:
         """Who a sign-in stands for now (AuthenticationError when it expired or the account changed)."""
         return self.components.users.principal(sign_in)
 
-    # -- warm-up ------------------------------------------------------------------------------------------
+    def key_principal(self, key: str) -> Principal:
+        """Who an API key stands for (AuthenticationError when it is unknown or revoked)."""
+        return self.api_keys.verify(key)
+
+    @action(ADMIN, "see staff accounts")
+    def users(self, actor: Principal = LOCAL_OPERATOR) -> list[UserRecord]:
+        return self.components.users.list()
+
+    @action(ADMIN, "add staff accounts", audit="add_user")
+    def add_user(self, name: str, role: str, password: str, actor: Principal = LOCAL_OPERATOR) -> UserRecord:
+        return self.components.users.add(name, role, password)
+
+    @action(ADMIN, "disable staff accounts", audit=lambda a: "disable_user" if a["disabled"] else "enable_user")
+    def set_user_disabled(self, name: str, disabled: bool = True, actor: Principal = LOCAL_OPERATOR) -> UserRecord:
+        if disabled and actor.kind == "user" and name == actor.name:
+            raise PermissionDenied("you cannot disable your own account: ask another admin")
+        return self.components.users.set_disabled(name, disabled)
+
+    @action(ADMIN, "set passwords", audit="set_password")
+    def set_user_password(self, name: str, password: str, actor: Principal = LOCAL_OPERATOR) -> UserRecord:
+        return self.components.users.set_password(name, password)
+
+    @action(ADMIN, "make the demo accounts", audit="demo_users")
+    def demo_users(self, actor: Principal = LOCAL_OPERATOR) -> list[tuple[str, str, str]]:
+        """The demo admin and agent `make run` prints, with new random passwords: (name, role, password)."""
+        return self.components.users.demo_accounts()
+
+    @property
+    def api_keys(self) -> ApiKeys:
+        """The HTTP API's keys (`app.access.api_keys`)."""
+        with self._lock:
+            if self._api_keys is None:
+                self._api_keys = ApiKeys(self.components.database)
+            return self._api_keys
+
+    @action(ADMIN, "create API keys", audit="create_key")
+    def create_key(self, role: str, label: str | None = None, actor: Principal = LOCAL_OPERATOR) -> NewKey:
+        return self.api_keys.create(role, label)
+
+    @action(ADMIN, "see API keys")
+    def keys(self, actor: Principal = LOCAL_OPERATOR) -> list[KeyRecord]:
+        return self.api_keys.list()
+
+    @action(ADMIN, "revoke API keys", audit="revoke_key")
+    def revoke_key(self, which: str, actor: Principal = LOCAL_OPERATOR) -> KeyRecord:
+        return self.api_keys.revoke(which)
+
+    # -- readiness, warm-up and generation ----------------------------------------------------------------
 
     def warm_up(self) -> WarmUp:
         """Start building what answers need in the background (once); the returned WarmUp tells how it goes."""
-        from app.warmup import WarmUp
-
-        if self._warm_up is None:
-            self._warm_up = WarmUp(self.components)
+        with self._lock:
+            if self._warm_up is None:
+                self._warm_up = WarmUp(self.components)
         return self._warm_up.start()
 
     @property
     def warm_up_state(self) -> WarmUp | None:
         return self._warm_up
 
-    # -- generation ---------------------------------------------------------------------------------------
+    def readiness(self) -> dict[str, Any]:
+        """What a readiness probe reports: the store's chunk count and which generator answers. Raises what
+        reaching the store raised."""
+        return {"chunks": self.components.store.stats()["chunks"], "answers": self.components.generator_status()["backend"]}
 
     def generator_config(self):
         return self.components.generator_config()
 
-    def generator_status(self) -> dict[str, str]:
+    @action(ADMIN, "see the knowledge base")
+    def generator_status(self, actor: Principal = LOCAL_OPERATOR) -> dict[str, str]:
+        """Which backend answers and why (what KEFU_LLM=auto chose), without loading a model."""
         return self.components.generator_status()
 
-    def load_generator(self):
+    @action(ADMIN, "load the language model")
+    def load_generator(self, actor: Principal = LOCAL_OPERATOR):
         """The language model (loading it now), or None for extractive answers."""
         return self.components.generator
 
     # -- documents and index maintenance ------------------------------------------------------------------
 
-    def documents(self) -> list[DocumentInfo]:
+    @action(ADMIN, "list documents")
+    def documents(self, actor: Principal = LOCAL_OPERATOR) -> list[DocumentInfo]:
         return self.knowledge.documents()
 
+    @action(ADMIN, "delete documents", audit="delete_documents")
     def delete_documents(self, doc_ids: Sequence[str], actor: Principal = LOCAL_OPERATOR) -> int:
-        with self.components.audit.action("delete_documents", actor):
-            return self.knowledge.delete(doc_ids)
+        return self.knowledge.delete(doc_ids)
 
-    def stats(self) -> dict[str, Any]:
+    @action(ADMIN, "see the knowledge base")
+    def stats(self, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         return self.knowledge.stats()
 
+    @action(ADMIN, "rebuild the index", audit="rebuild_index")
     def rebuild_index(self, on_progress=None, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         """See `KnowledgeBase.rebuild`: re-embeds when the models changed; on_progress(done, total)."""
-        with self.components.audit.action("rebuild_index", actor):
-            return self.knowledge.rebuild(on_progress)
+        return self.knowledge.rebuild(on_progress)
 
-    def export_index(self, path: Path) -> dict[str, Any]:
+    @action(ADMIN, "export the index", audit="export_index")
+    def export_index(self, path: Path, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         return self.knowledge.export(path)
 
-    def import_index(self, path: Path) -> dict[str, Any]:
+    @action(ADMIN, "import an index", audit="import_index")
+    def import_index(self, path: Path, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         return self.knowledge.import_(path)
 
     # -- privacy and audit --------------------------------------------------------------------------------
 
+    @action(CUSTOMER, "erase a conversation", staff=ADMIN, conversation="session_id", audit="erase", record=_erased)
     def erase(self, session_id: str | None = None, customer_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
-        """Remove a conversation, or every conversation of a customer, with all that refers to them."""
+        """Remove a conversation, or every conversation of a customer, with all that refers to them. A customer
+        may erase a conversation of theirs; agents may not erase; admins may erase any."""
         if (session_id is None) == (customer_id is None):
             raise InputError("erase one --session ID or one --user ID")
+        if session_id is None and not actor.can(AGENT):
+            raise PermissionDenied("a customer may erase a conversation of theirs, by its id")
         privacy = self.components.privacy
-        counts = privacy.erase_session(session_id) if session_id else privacy.erase_customer(customer_id or "")
-        self.components.audit.record(AuditEntry("erase", actor, verdicts={k: v for k, v in counts.items() if k != "sessions"}))
-        return counts
+        return privacy.erase_session(session_id) if session_id else privacy.erase_customer(customer_id or "")
 
-    def purge_expired(self) -> dict[str, Any]:
+    @action(ADMIN, "erase expired conversations", audit="purge_expired", record=_erased)
+    def purge_expired(self, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         """Remove conversations older than KEFU_RETENTION_DAYS (nothing when it is 0)."""
         days = self.settings.guardrails.retention_days
         if not days:
             return {"conversations": 0, "sessions": []}
         return self.components.privacy.purge_older_than(days)
 
-    def audit_log(self, since: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    @action(ADMIN, "read the audit log")
+    def audit_log(self, since: datetime | None = None, limit: int = 1000, actor: Principal = LOCAL_OPERATOR) -> list[dict[str, Any]]:
         return self.components.audit.records(since, limit)
 
     def close(self) -> None:

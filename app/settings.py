@@ -9,12 +9,16 @@ Elasticsearch API key and password) are `SecretStr`s, read only from the environ
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.answering.rules import MultilingualScale
+from app.errors import ConfigError
 
 ENV_PREFIX = "KEFU_"
 
@@ -162,8 +166,7 @@ class AnswerSettings(_Group):
     )
 
     def multilingual_scale(self):
-        """How multilingual cosines map onto the main scale (app.answering.MultilingualScale)."""
-        from app.answering import MultilingualScale
+        """How multilingual cosines map onto the main scale (app.answering.rules.MultilingualScale)."""
 
         return MultilingualScale(self.faq_min_multilingual_similarity, self.faq_min_similarity,
                                  self.multilingual_unrelated_similarity)  # fmt: skip
@@ -251,9 +254,7 @@ class GuardrailSettings(_Group):
         """The patterns of KEFU_BLOCKED_PATTERNS_FILE; a ConfigError names the file or line that is wrong."""
         if self.blocked_patterns_file is None:
             return []
-        import re
 
-        from app.errors import ConfigError
 
         try:
             lines = self.blocked_patterns_file.read_text(encoding="utf-8").splitlines()
@@ -433,7 +434,6 @@ def load_settings() -> Settings:
     """Read settings from the environment now (not cached: tests and the CLI may change it).
 
     A bad value raises ConfigError naming the variable, its value and what is allowed."""
-    from app.errors import ConfigError
 
     try:
         return Settings()

@@ -19,6 +19,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from app.errors import USER_ERRORS
+
 if TYPE_CHECKING:
     from app.components import Components
 
@@ -53,7 +55,6 @@ class WarmUp:
         return self.state == READY
 
     def run(self) -> None:
-        from app.errors import USER_ERRORS
 
         started = time.perf_counter()
         c = self.components

@@ -1,4 +1,4 @@
-"""Batch FAQ answering throughput: `kefu batch`'s engine (`app.batch.run_batch` over the answerer's batch: one
+"""Batch FAQ answering throughput: `kefu batch`'s engine (`app.answering.batch.run_batch` over the answerer's batch: one
 embedding batch per group of rows) beside answering the same questions one at a time (`KefuService.ask_batch`
 with one question per call), in the same run, extractive mode, on the sample knowledge base.
 
@@ -48,7 +48,7 @@ def main() -> None:
     os.environ["KEFU_HOME"] = str(home)
     os.environ["KEFU_LLM"] = "extractive"
 
-    from app.batch import run_batch
+    from app.answering.batch import run_batch
     from app.services import KefuService
 
     KefuService().ingest([ROOT / "data" / "kb"])

@@ -7,7 +7,7 @@ re-running this after changing the embedding model (KEFU_EMBEDDING_*) or the ana
 1. FAQ threshold. Question pairs (a customer's question, an FAQ entry's question; same question or not): the
    FAQ entries are ingested (a CSV with question/answer columns, `KefuService.ingest`) into a temporary
    KEFU_HOME, and each pair gets the FAQ confidence Kefu would compute for that entry
-   (`app.answering.judge` → `faq_confidence`: the better of cosine similarity and idf-weighted term overlap).
+   (`app.answering.rules.judge` → `faq_confidence`: the better of cosine similarity and idf-weighted term overlap).
    The threshold is the lowest at which at most 5% (and 1%) of the different-question pairs pass.
    - Chinese: AFQMC (Alipay customer-service question pairs, half of CLUE's dev split, labelled by people).
    - English: banking77, 10 training messages of each intent as the FAQ entries and seeded test messages as
@@ -18,7 +18,7 @@ re-running this after changing the embedding model (KEFU_EMBEDDING_*) or the ana
    questions (`data/eval/kb_questions.jsonl`: customers' questions with the file that answers them) against
    out-of-scope ones (banking77 test messages, minus the intents this shop's knowledge base does answer;
    AFQMC's Alipay customers' questions; CMRC2018's Chinese Wikipedia questions). Each goes through
-   `Answerer.evidence` (the answer path's search and judging) and `app.answering.plan` at each candidate floor,
+   `Answerer.evidence` (the answer path's search and judging) and `app.answering.rules.plan` at each candidate floor,
    with the FAQ threshold chosen in 1: the floor is the lowest at which at most 5% of each out-of-scope set
    gets an answer. The floor each language would need alone is printed too: without a cosine (a language the
    embedding model cannot read) relevance is term coverage alone, on another scale.
@@ -47,7 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.evaluation import operating_point, threshold_for_fpr
+from app.answering.evaluation import operating_point, threshold_for_fpr
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 KB_QUESTIONS = ROOT / "data" / "eval" / "kb_questions.jsonl"
@@ -99,7 +99,7 @@ def ingest(service, paths: Sequence[Path]) -> None:
 def score_pairs(pairs: Sequence[Pair], service, sheet: Path) -> list[Scored]:
     """Ingest the pairs' FAQ questions as an FAQ sheet (`sheet`, a CSV with question/answer columns) into
     the service's store, then judge each pair's entry for its customer question as the answer path does."""
-    from app.answering import faq_confidence, idf_weights, judge
+    from app.answering.rules import faq_confidence, idf_weights, judge
     from rag.indexing import embed_readable
     from rag.retrieval import SearchHit
 
@@ -251,7 +251,7 @@ def outcomes(questions: Sequence[Question], kb: Path, home: Path):
 
 def decide(evidence, language: str, faq_threshold: float, floor: float, max_sources: int) -> tuple[bool, str | None]:
     """(answered, the source of the answer's first passage or FAQ entry) under the given thresholds."""
-    from app.answering import plan
+    from app.answering.rules import plan
 
     if not evidence.judged:
         return False, None

@@ -135,7 +135,7 @@ def calibrate(pairs: list[dict], home: Path) -> dict:
     """The pairs' signals as the decision sees them: where the multilingual cosine is known (the default
     setup) term overlap no longer decides alone, so the decision FPR is the cosine's; the overlap's own FPR is
     printed for the setup before issue #12. Computed on the knowledge base the default setup built."""
-    from app.answering import overlap_f1
+    from app.answering.rules import overlap_f1
     from app.services import KefuService
 
     os.environ["KEFU_HOME"] = str(home)
@@ -148,7 +148,7 @@ def calibrate(pairs: list[dict], home: Path) -> dict:
     for a, b in zip(s1, s2):
         q, t = analyzer.query_terms(a), analyzer.terms(b)
         total, freqs = store.term_statistics(q)
-        from app.answering import idf_weights
+        from app.answering.rules import idf_weights
 
         overlaps.append(overlap_f1(q, t, idf_weights(total, freqs)))
     overlap = np.array(overlaps)

@@ -1,4 +1,4 @@
-"""Prompt-injection benchmark: app/injection.py beside a one-regex baseline ("ignore previous instructions" and
+"""Prompt-injection benchmark: app/guardrails/injection.py beside a one-regex baseline ("ignore previous instructions" and
 忽略之前的指令) in the same run.
 
 - Attacks (true-positive rate): `prompt-injection/injection_prompts_flat.jsonl` (`source`, `type`, `text`), per
@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import injection  # noqa: E402
-from app.injection import detect_injection, injection_sentences, instruction_like  # noqa: E402
+from app.guardrails import injection  # noqa: E402
+from app.guardrails.injection import detect_injection, injection_sentences, instruction_like  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets"
 BASELINE = re.compile(r"ignore\s+(?:all\s+)?(?:the\s+)?(?:previous|prior|above)\s+instructions|忽略(?:之前|以上|上面)的指令", re.I)

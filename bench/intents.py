@@ -35,8 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import intents
-from app.intents import QUESTION, IntentClassifier, read_examples
+from app.dialogue import intents
+from app.dialogue.intents import QUESTION, IntentClassifier, read_examples
 
 DEFAULT_BANKING77 = ROOT.parent / "shared" / "datasets" / "banking77"
 DEFAULT_HOLDOUT = ROOT / "data" / "eval" / "intents_holdout.csv"

@@ -77,7 +77,7 @@ QUESTIONS = [
 def think_vs_fast(model_path: str, max_new_tokens: int) -> list[tuple]:
     """Grounded questions answered in `fast` mode (an empty think block prefilled) and `think` mode (the model
     reasons first, hidden). A model without <think> tokens (SmolLM2) is asked to reason in tags instead."""
-    from app.prompting import Passage, build_prompt
+    from app.answering.prompting import Passage, build_prompt
     from inference.factory import make_generator
     from inference.generator import GeneratorConfig
 

@@ -1,4 +1,4 @@
-"""PII detection benchmark: app/pii.py beside a naive regex set (no checksums, no context) in the same run.
+"""PII detection benchmark: app/guardrails/pii.py beside a naive regex set (no checksums, no context) in the same run.
 
 Two data sets:
 - EN: Presidio research's synthetic sentences (`synth_dataset_v2.json`: `full_text`, `spans` with `entity_type`,
@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.pii import find_pii, id_check_char, luhn_valid, valid_id_number  # noqa: E402
+from app.guardrails.pii import find_pii, id_check_char, luhn_valid, valid_id_number  # noqa: E402
 
 DEFAULT_PRESIDIO = ROOT.parent / "shared" / "datasets" / "pii-presidio" / "synth_dataset_v2.json"
 PRESIDIO_TYPES = {"CREDIT_CARD": "bank_card", "PHONE_NUMBER": "phone", "EMAIL_ADDRESS": "email", "IP_ADDRESS": "ip"}

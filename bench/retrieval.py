@@ -95,7 +95,7 @@ def reference_bm25(corpus: Path, queries: list[tuple[str, str]], k: int = 100) -
 
 
 def _search_rows(query_file: Path, work: Path, qrels: dict, label: str) -> list[dict]:
-    from app.evaluation import evaluate, read_trec_run
+    from app.answering.evaluation import evaluate, read_trec_run
 
     rows = []
     for mode in MODES:
@@ -125,7 +125,7 @@ def _with_env(env: dict[str, str], fn):
 def run_dataset(
     folder: Path, split: str | None, home: Path, max_queries: int | None, baseline: bool = False, torch_queries: bool = False
 ) -> dict:
-    from app.evaluation import evaluate, read_qrels, read_queries
+    from app.answering.evaluation import evaluate, read_qrels, read_queries
 
     qrels_path = _split_for(folder, split)
     qrels = read_qrels(qrels_path)

@@ -3,7 +3,7 @@ gold rewrite.
 
 Two figures per rewriter, each beside copying the question unchanged (the baseline, same run, same questions):
 
-- BLEU: corpus BLEU-4 with the standard brevity penalty (`app.evaluation.corpus_bleu`, sacrebleu's 13a
+- BLEU: corpus BLEU-4 with the standard brevity penalty (`app.answering.evaluation.corpus_bleu`, sacrebleu's 13a
   tokens), rewrite against the gold rewrite. Copying scores well already (most of a rewrite is the question).
 - Added-term recall: of the terms (`rag.analysis.Analyzer().terms`) the gold rewrite adds to the question,
   the share the rewrite contains: what retrieval gains. Copying scores 0 by definition.
@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.evaluation import added_term_recall, corpus_bleu
-from app.rewriting import HistoryItem, QueryRewriter
+from app.answering.evaluation import added_term_recall, corpus_bleu
+from app.answering.rewriting import HistoryItem, QueryRewriter
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "canard-en" / "dev.json"
 PUBLISHED = "pointer-generator BLEU 51.54 (CANARD dev, Elgohary et al. 2019)"
@@ -122,7 +122,7 @@ def main() -> None:
     if not args.data.exists():
         raise SystemExit(f"{args.data} does not exist: pass the path of CANARD's dev.json")
 
-    from app.rewriting import HeuristicRewriter, ModelRewriter
+    from app.answering.rewriting import HeuristicRewriter, ModelRewriter
     from rag.analysis import Analyzer
 
     terms = Analyzer().terms

@@ -45,7 +45,7 @@ def index_spec(spaces: VectorSpaces, analyzer: Analyzer) -> IndexSpec:
 def matching_text(kind: str, title: str, section: str, match_text: str) -> str:
     """What BM25 and the embedder see for a chunk: an FAQ question alone; prose with its title and section
     first, so a passage that never names its subject still matches it. Answer relevance is judged on the
-    same text (`app.answering.judge`)."""
+    same text (`app.answering.rules.judge`)."""
     if kind == KIND_FAQ:
         return match_text
     prefix = context_prefix(title, section)

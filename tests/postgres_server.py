@@ -88,7 +88,7 @@ class ExternalPostgres:
         import psycopg
         from sqlalchemy.engine import make_url
 
-        from app.database import normalise_url
+        from app.db.database import normalise_url
 
         url = make_url(normalise_url(self.base))
         name = "kefu_" + uuid.uuid4().hex[:12]

@@ -1,4 +1,4 @@
-"""The answer cache (`app.answer_cache`) through the real dialogue manager: the second identical first question is
+"""The answer cache (`app.answering.cache`) through the real dialogue manager: the second identical first question is
 answered from the cache, follow-ups and questions holding personal data never are, a write to the knowledge
 store (from another service, as another process would) makes the next answer fresh, erasure removes a
 conversation's entries, and a Redis that cannot be reached only costs the cache. The `redis` tier runs against a
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from app.answer_cache import AnswerCache, MemoryBackend, make_backend, normalise
-from app.answering import Answer
+from app.answering.cache import AnswerCache, MemoryBackend, make_backend, normalise
+from app.answering.rules import Answer
 from app.errors import ConfigError, KefuError
 from conftest import kefu_json
 
@@ -155,7 +155,7 @@ def test_a_question_with_personal_data_is_never_cached(service):
 
 
 def test_the_stateless_turn_shares_the_cache_but_not_with_a_history(service):
-    from app.rewriting import HistoryItem
+    from app.answering.rewriting import HistoryItem
 
     dialogue = service.components.dialogue
     first = dialogue.respond(RETURNS).finish()
@@ -295,7 +295,7 @@ def test_retention_at_start_waits_for_an_unreachable_redis_and_answers_meanwhile
 
     from sqlalchemy import update
 
-    from app.schema import Conversation, utcnow
+    from app.db.schema import Conversation, utcnow
     from app.services import KefuService
 
     service = KefuService()
@@ -316,7 +316,7 @@ def test_retention_at_start_waits_for_an_unreachable_redis_and_answers_meanwhile
 
 
 def test_the_fingerprint_follows_what_changes_answers_and_the_store_but_not_how_they_are_served(tmp_path):
-    from app.answer_cache import settings_fingerprint
+    from app.answering.cache import settings_fingerprint
     from app.settings import Settings
 
     def fingerprint(home: Path = tmp_path / "a", backend: str = "extractive", **groups) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.answering import (
+from app.answering.rules import (
     MODE_ABSTAIN,
     MODE_EXTRACTIVE,
     MODE_FAQ,
@@ -110,13 +110,13 @@ def test_same_fact_from_two_sources_is_said_once():
      ("How much is shipping?", False), ("我有多长时间可以退货？", False), ("Andorra shipping?", False)],
 )
 def test_follow_up_detection(question, expected):
-    from app.rewriting import is_follow_up
+    from app.answering.rewriting import is_follow_up
 
     assert is_follow_up(question) is expected
 
 
 def test_multilingual_cosines_are_put_on_the_main_scale():
-    from app.answering import MultilingualScale, on_main_scale
+    from app.answering.rules import MultilingualScale, on_main_scale
 
     assert on_main_scale(0.98, 0.98, 0.8) == pytest.approx(0.8)  # its threshold lands on the main one
     assert on_main_scale(1.0, 0.98, 0.8) == pytest.approx(1.0)
@@ -130,7 +130,7 @@ def test_multilingual_cosines_are_put_on_the_main_scale():
 def test_a_chinese_paraphrase_is_a_confident_faq_match_by_its_meaning():
     """No main-model similarity (MiniLM cannot read Chinese) and little term overlap: only the multilingual
     cosine, above its calibrated threshold, makes the FAQ entry answer; below it the entry does not."""
-    from app.answering import MultilingualScale, faq_confidence
+    from app.answering.rules import MultilingualScale, faq_confidence
 
     faq = hit("忘记密码怎么办？\n点击忘记密码。", kind=KIND_FAQ, language="zh", section="忘记密码怎么办？",
               metadata={"question": "忘记密码怎么办？", "answer": "在登录页点击“忘记密码”。"})  # fmt: skip

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from app.api_keys import ApiKeys, hash_key
-from app.auth import AuthenticationError
-from app.completions import ChatMessage, message_text, split_conversation
-from app.database import Database
+from app.access.api_keys import ApiKeys, hash_key
+from app.access.auth import AuthenticationError
+from app.dialogue.completions import ChatMessage, message_text, split_conversation
+from app.db.database import Database
 from app.errors import InputError, NotFoundError, RateLimited
 from inference.errors import GeneratorBusy
 

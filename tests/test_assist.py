@@ -1,4 +1,4 @@
-"""Agent assist (`app.assist`), insights (`app.insights`) and the warm-up (`app.warmup`) on the real service over the
+"""Agent assist (`app.desk.assist`), insights (`app.desk.insights`) and the warm-up (`app.warmup`) on the real service over the
 sample knowledge base: a suggested reply answers the customer's latest question in context and is never stored; an
 answer saved as FAQ answers the next identical question in `faq` mode; the insights count what happened."""
 
@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from app.answering import MODE_FAQ
+from app.access.auth import operator_as
+from app.answering.rules import MODE_FAQ
 from app.services import KefuService
 
 
@@ -46,26 +47,26 @@ def test_an_answer_saved_as_faq_answers_the_next_identical_question(service):
     first = service.ask(question)
     assert first.mode != MODE_FAQ
     answer = "Yes: choose Store pickup at checkout; orders are ready within 2 hours."
-    saved = service.save_faq(question, answer, "anna")
+    saved = service.save_faq(question, answer, actor=operator_as("anna"))
     assert saved.entries == 1 and not saved.replaced and saved.doc_id
     again = service.ask(question)
     assert again.mode == MODE_FAQ and again.answer == answer
     assert again.sources[0]["title"] == "FAQ: Agent answers"
     # Saved again with another answer: replaced, not duplicated.
-    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", "bob")
+    changed = service.save_faq("  can I pick up my order at the shanghai flagship store? ", "No, not yet.", actor=operator_as("bob"))
     assert changed.entries == 1 and changed.replaced
     assert service.ask(question).answer == "No, not yet."
     documents = [d for d in service.documents() if d.doc_id == saved.doc_id]
     assert len(documents) == 1 and documents[0].chunks == 1
     with pytest.raises(Exception, match="answer is empty"):
-        service.save_faq(question, "  ", "anna")
+        service.save_faq(question, "  ", actor=operator_as("anna"))
 
 
 def test_insights_count_conversations_modes_handoffs_latency_and_feedback(database_url):
-    from app.database import Database
-    from app.feedback import FeedbackStore
-    from app.insights import compute
-    from app.sessions import NewMessage, SessionStore
+    from app.db.database import Database
+    from app.dialogue.feedback import FeedbackStore
+    from app.desk.insights import compute
+    from app.dialogue.sessions import NewMessage, SessionStore
 
     db = Database(database_url)
     sessions, feedback = SessionStore(db), FeedbackStore(db)

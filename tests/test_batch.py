@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.batch import journal_path, read_table, run_batch
+from app.answering.batch import journal_path, read_table, run_batch
 from app.errors import InputError
 from conftest import ROOT, kefu, kefu_json
 

@@ -114,8 +114,8 @@ def desk_home(private_kb):
     from app.services import KefuService
 
     service = KefuService()
-    service.users.add("anna", "agent", PASSWORDS["anna"])
-    service.users.add("root", "admin", PASSWORDS["root"])
+    service.add_user("anna", "agent", PASSWORDS["anna"])
+    service.add_user("root", "admin", PASSWORDS["root"])
     service.close()
     return private_kb
 

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-from app import handoff
-from app.database import HEAD_REVISION, MIGRATIONS, Database, normalise_url, redacted
-from app.sessions import NewMessage, SessionStore
+from app.dialogue import handoff
+from app.db.database import HEAD_REVISION, MIGRATIONS, Database, normalise_url, redacted
+from app.dialogue.sessions import NewMessage, SessionStore
 from conftest import ROOT
 
 

@@ -4,7 +4,8 @@ real SQLite (and PostgreSQL in the `postgres` tier), extractive answers."""
 
 import pytest
 
-from app import handoff
+from app.access.auth import operator_as
+from app.dialogue import handoff
 from conftest import kefu, kefu_json
 
 
@@ -105,7 +106,7 @@ def test_greetings_and_thanks_get_a_short_reply_without_a_search(service):
 
 def test_an_agent_takes_replies_releases_and_resolves(service):
     service.ask("I want to talk to a human", "a-1")
-    message = service.agent_reply("a-1", "anna", "Hi, I'm Anna. How can I help?")
+    message = service.agent_reply("a-1", "Hi, I'm Anna. How can I help?", actor=operator_as("anna"))
     assert message.role == "agent" and message.author == "anna"
     conversation = service.conversation("a-1")
     assert conversation.status == handoff.WITH_AGENT and conversation.agent == "anna"
@@ -113,9 +114,9 @@ def test_an_agent_takes_replies_releases_and_resolves(service):
     quiet = service.ask("Where is my parcel?", "a-1")
     assert quiet.mode == "handoff" and quiet.message_id is None
     assert service.history("a-1")[-1].content == "Where is my parcel?"
-    service.release("a-1", "anna")
+    service.release("a-1", actor=operator_as("anna"))
     assert service.ask("How much does shipping cost?", "a-1").mode == "faq"
-    service.resolve("a-1", "anna")
+    service.resolve("a-1", actor=operator_as("anna"))
     assert service.conversation("a-1").status == handoff.RESOLVED
     # A new message reopens it with the assistant.
     assert service.ask("Can I pay with Alipay?", "a-1").status == handoff.BOT

@@ -8,7 +8,9 @@ import socket
 import numpy as np
 import pytest
 
+from rag.elasticsearch import reindex
 from rag.elasticsearch.config import ElasticsearchConfig
+from rag.elasticsearch.indices import Indices
 from rag.elasticsearch.store import ElasticsearchStore
 from rag.errors import StoreError
 from rag.elasticsearch import requests as rq
@@ -297,6 +299,31 @@ def test_an_error_inside_a_multi_search_is_raised_not_read_as_no_hits(server):
         open_store(server).vector_search(np.ones((1, 3), np.float32), 5, model="m")
 
 
+# -- the indices behind the alias ----------------------------------------------------------------------------
+
+
+def open_indices(server):
+    cfg = ElasticsearchConfig()
+    return Indices(cfg, server.client(cfg), sleep=lambda s: None)
+
+
+def test_the_current_index_is_the_write_index_of_the_alias():
+    """While an alias points at two indices (a swap by hand, an older Kefu), writes go to the write index."""
+    server = FakeServer()
+    server.on("GET", ALIAS_PATH, (200, {"kefu-index-2": {"aliases": {"kefu": {}}},
+                                        "kefu-index-1": {"aliases": {"kefu": {"is_write_index": True}}}}))  # fmt: skip
+    indices = open_indices(server)
+    assert indices.current() == "kefu-index-1" and indices.exists()
+
+
+def test_a_rebuild_before_the_first_write_reports_nothing_and_sends_nothing_else():
+    server = FakeServer()
+    server.on("GET", ALIAS_PATH, (404, {"error": "alias [kefu] missing", "status": 404}))
+    report = reindex.rebuild(open_indices(server))
+    assert report == {"store": "elasticsearch", "alias": "kefu", "old_index": None, "new_index": None, "rows": 0}
+    assert [(r.method, r.path) for r in server.requests] == [("GET", ALIAS_PATH)]
+
+
 # -- rebuild --------------------------------------------------------------------------------------------------
 
 
@@ -361,6 +388,22 @@ def test_rewrite_writes_a_fresh_index_for_the_new_spec_then_swaps_the_alias():
     [swap] = server.sent("POST", "/_aliases")
     assert swap.json["actions"][0] == {"add": {"index": new, "alias": "kefu", "is_write_index": True}}
     assert [r.path for r in server.sent("DELETE", ".*")] == ["/kefu-index-1"]
+
+
+def test_after_a_rewrite_the_store_searches_the_fields_of_the_new_index():
+    """The store read its vector fields from the old index; once the alias has moved it reads the new one's."""
+    server = rewrite_server(bulk_answer())
+    server.on("POST", "/_msearch", (200, {"responses": [{"hits": {"hits": []}}]}))
+    store = open_store(server)
+    assert store.vector_search(np.ones((1, 2), np.float32), 5, model="m") == [[]]
+    new_spec = IndexSpec("v1", (VectorSpace("multi", 3),))
+    record, chunks = doc("a", 1, "h1")
+    chunks[0].vectors = {"multi": np.array([0.0, 1.0, 0.0], np.float32)}
+    new = store.rewrite(new_spec, iter([(record, chunks)]))["new_index"]
+    server.on("GET", ALIAS_PATH, (200, {new: {"aliases": {"kefu": {"is_write_index": True}}}}))
+    server.on("GET", f"/{new}/_mapping", mapping_of(new_spec, new))
+    assert store.vector_search(np.ones((1, 3), np.float32), 5, model="multi") == [[]]
+    assert server.sent("POST", "/_msearch")[-1].lines[1]["knn"]["field"] == rq.vector_field("multi")
 
 
 def test_a_failed_rewrite_changes_nothing():

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from app.errors import InputError
-from app.evaluation import evaluate, ndcg_at_k, read_qrels, read_queries, read_trec_run, recall_at_k, write_trec_run
+from app.answering.evaluation import evaluate, ndcg_at_k, read_qrels, read_queries, read_trec_run, recall_at_k, write_trec_run
 
 
 def test_ndcg_perfect_and_known_value():
@@ -58,14 +58,14 @@ def test_bad_query_files_get_clear_errors(tmp_path, content, message):
 
 
 def test_bleu_tokens_follow_13a():
-    from app.evaluation import bleu_tokens
+    from app.answering.evaluation import bleu_tokens
 
     assert bleu_tokens("Hello, world! It's 3.5 kg.") == ["Hello", ",", "world", "!", "It's", "3.5", "kg", "."]
     assert bleu_tokens("(Hellraiser's) powers?") == ["(", "Hellraiser's", ")", "powers", "?"]
 
 
 def test_corpus_bleu_known_values():
-    from app.evaluation import corpus_bleu
+    from app.answering.evaluation import corpus_bleu
 
     assert corpus_bleu(["the cat sat on the mat"], ["the cat sat on the mat"]) == pytest.approx(100.0)
     # clipped n-gram precisions 5/6, 3/5, 2/4, 1/3; same length, so no brevity penalty
@@ -76,7 +76,7 @@ def test_corpus_bleu_known_values():
 
 
 def test_corpus_bleu_sums_counts_over_the_corpus():
-    from app.evaluation import corpus_bleu
+    from app.answering.evaluation import corpus_bleu
 
     # the second pair has no 3- or 4-gram at all; corpus counts are 5/6, 3/4, 2/2, 1/1
     value = corpus_bleu(["a b c d", "x y"], ["a b c d", "x z"])
@@ -86,7 +86,7 @@ def test_corpus_bleu_sums_counts_over_the_corpus():
 
 
 def test_added_term_recall_counts_what_the_gold_rewrite_adds():
-    from app.evaluation import added_term_recall
+    from app.answering.evaluation import added_term_recall
     from rag.analysis import Analyzer
 
     terms = Analyzer().terms
@@ -97,7 +97,7 @@ def test_added_term_recall_counts_what_the_gold_rewrite_adds():
 
 
 def test_threshold_for_fpr_is_the_most_permissive_grid_value_within_the_target():
-    from app.evaluation import operating_point, threshold_for_fpr
+    from app.answering.evaluation import operating_point, threshold_for_fpr
 
     negatives = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
     assert threshold_for_fpr(negatives, 0.10) == pytest.approx(0.91)  # only 0.95 may pass

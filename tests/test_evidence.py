@@ -1,9 +1,9 @@
 """`Answerer.evidence`, what `bench/calibration.py` measures, is what answers are decided from: the same
-thresholds applied to it by `app.answering.plan` give the mode a real answer gets, on the sample knowledge base."""
+thresholds applied to it by `app.answering.rules.plan` give the mode a real answer gets, on the sample knowledge base."""
 
 import pytest
 
-from app import answering
+from app.answering import rules as answering
 
 QUESTIONS = [
     "How much does shipping cost?",  # an FAQ entry, word for word

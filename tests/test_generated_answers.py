@@ -148,7 +148,7 @@ def _force_output(generator, text: str) -> None:
 
 @pytest.mark.parametrize("copy", ["canary", "system prompt"])
 def test_a_model_forced_to_copy_its_instructions_never_shows_them(tiny_llm, monkeypatch, copy):
-    from app.prompting import SYSTEM
+    from app.answering.prompting import SYSTEM
     from app.services import KefuService
 
     monkeypatch.setenv("KEFU_MAX_NEW_TOKENS", "160")

@@ -115,8 +115,8 @@ def test_injection_attempts_are_refused_audited_and_hand_over_when_repeated(use_
 
 
 def test_a_refused_injection_attempt_is_never_context_for_a_later_prompt():
-    from app.dialogue import history_items
-    from app.sessions import MessageRecord
+    from app.dialogue.conversation import history_items
+    from app.dialogue.sessions import MessageRecord
 
     recent = [
         MessageRecord(1, "c", "user", "How much is shipping?", intent="question"),

@@ -1,4 +1,4 @@
-"""Prompt-injection detection (app/injection.py): attacks of each family flagged in English and Chinese, ordinary
+"""Prompt-injection detection (app/guardrails/injection.py): attacks of each family flagged in English and Chinese, ordinary
 support questions left alone, instruction-like sentences found in passages, and properties fuzzed with Hypothesis."""
 
 import base64
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.injection import THRESHOLD, InjectionVerdict, detect_injection, injection_sentences, instruction_like
+from app.guardrails.injection import THRESHOLD, InjectionVerdict, detect_injection, injection_sentences, instruction_like
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
                 derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.too_slow])  # fmt: skip

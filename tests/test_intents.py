@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.intents import (
+from app.dialogue.intents import (
     CHITCHAT,
     COMPLAINT,
     GOODBYE,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.output_policy import LINK_REMOVED, LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
+from app.guardrails.output_policy import LINK_REMOVED, LeakCheck, OutputPolicy, PolicyStream, clean_text, public_source
 
 POLICY = OutputPolicy(link_hosts=["lumen.example"])
 

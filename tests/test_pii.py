@@ -1,4 +1,4 @@
-"""Personal-data detection and masking (app/pii.py): examples per type, what must stay readable (order numbers,
+"""Personal-data detection and masking (app/guardrails/pii.py): examples per type, what must stay readable (order numbers,
 dates, amounts), and properties fuzzed with Hypothesis over generated checksum-valid values."""
 
 import os
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.pii import (
+from app.guardrails.pii import (
     BANK_CARD,
     EMAIL,
     ID_NUMBER,

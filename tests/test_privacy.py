@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.auth import anonymous
+from app.access.auth import anonymous, operator_as
 from app.errors import RateLimited, customer_message, redact
 from conftest import kefu, kefu_json
 
@@ -54,7 +54,7 @@ def test_erase_a_customer_removes_every_conversation_of_theirs(use_kb):
 def test_retention_removes_old_conversations_when_the_service_starts(use_kb, monkeypatch):
     from sqlalchemy import update
 
-    from app.schema import Conversation, utcnow
+    from app.db.schema import Conversation, utcnow
     from app.services import KefuService
 
     service = KefuService()
@@ -73,7 +73,7 @@ def test_every_turn_and_privileged_action_is_audited_without_text(use_kb):
 
     service = KefuService()
     answer = service.ask("How much does shipping cost? My email is secret.person@example.com", "aud-1")
-    service.agent_reply("aud-1", "anna", "Hello from Anna")
+    service.agent_reply("aud-1", "Hello from Anna", actor=operator_as("anna"))
     with pytest.raises(Exception):
         service.ask("", "aud-1")
     records = kefu_json("audit")["records"]

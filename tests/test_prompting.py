@@ -3,8 +3,8 @@ and the citation check."""
 
 import pytest
 
-from app.citations import CitationStream, attribute, check_citations
-from app.prompting import SYSTEM, HistoryTurn, Passage, build_prompt, example_turns, user_message
+from app.answering.citations import CitationStream, attribute, check_citations
+from app.answering.prompting import SYSTEM, HistoryTurn, Passage, build_prompt, example_turns, user_message
 
 
 def words(text: str) -> int:  # a stand-in tokenizer: one token per whitespace-separated word

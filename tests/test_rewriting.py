@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.rewriting import (
+from app.answering.rewriting import (
     HeuristicRewriter,
     HistoryItem,
     ModelRewriter,

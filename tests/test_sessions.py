@@ -2,9 +2,9 @@
 
 from sqlalchemy import inspect
 
-from app import handoff
-from app.database import Database
-from app.sessions import NewMessage, SessionStore
+from app.dialogue import handoff
+from app.db.database import Database
+from app.dialogue.sessions import NewMessage, SessionStore
 from tests.conftest import kefu_json
 
 

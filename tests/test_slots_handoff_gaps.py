@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from app import handoff
+from app.dialogue import handoff
 from app.errors import InputError
-from app.feedback import GapRecord
-from app.gaps import group_gaps
-from app.slots import find_slots, match_product, product_names
+from app.dialogue.feedback import GapRecord
+from app.dialogue.gaps import group_gaps
+from app.dialogue.slots import find_slots, match_product, product_names
 
 PRODUCTS = product_names(["Lumen Buds Pro - User Manual", "流明手表 S2 使用说明书", "Returns and Refunds Policy", "FAQ"])
 

@@ -34,9 +34,9 @@ def service(kb_home, tmp_path_factory):
         load_settings()
         get_service.clear()
         shared = get_service()
-    shared.users.add("anna", "agent", PASSWORDS["anna"])
-    shared.users.add("root", "admin", PASSWORDS["root"])
-    shared.users.add("locky", "agent", PASSWORDS["locky"])
+    shared.add_user("anna", "agent", PASSWORDS["anna"])
+    shared.add_user("root", "admin", PASSWORDS["root"])
+    shared.add_user("locky", "agent", PASSWORDS["locky"])
     yield shared
     get_service.clear()
     shared.close()
@@ -115,9 +115,9 @@ def test_navigation_offers_each_role_only_its_pages(service):
 @pytest.mark.parametrize("page", ["agent_desk.py", "batch.py", "knowledge_base.py", "insights.py", "team.py"])
 def test_staff_pages_stop_visitors_before_any_service_call(service, page, monkeypatch):
     """Each page checks the role itself, so a page reached without the navigation (or with a forged sign-in)
-    stops before it calls the service; the calls themselves are refused by AccessControl (tests/test_access.py)."""
-    from app.users import SignIn
-    from app.schema import utcnow
+    stops before it calls the service; the calls themselves are refused by the gate (tests/test_access.py)."""
+    from app.access.users import SignIn
+    from app.db.schema import utcnow
 
     called = []
     for name in ("conversations", "suggest_reply", "batch_preview", "answer_upload", "stats", "documents",
@@ -320,4 +320,4 @@ def test_the_team_page_adds_and_disables_accounts(service):
     assert "bea" in set(at.dataframe[0].value["name"])
     next(s for s in at.selectbox if s.label == "Account").select("bea").run()
     button(at, "Disable bea").click().run()
-    assert service.users.get("bea").disabled
+    assert service.components.users.get("bea").disabled

@@ -1,4 +1,4 @@
-"""Staff accounts (`app.users`, `kefu users`): argon2id hashes, one message for every wrong sign-in, rate limits per
+"""Staff accounts (`app.access.users`, `kefu users`): argon2id hashes, one message for every wrong sign-in, rate limits per
 user name and per client, sign-ins that expire or end when the account is disabled. Real database: SQLite, and
 PostgreSQL in its tier."""
 
@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from app.auth import ADMIN, AGENT, AuthenticationError
-from app.database import Database
+from app.access.auth import ADMIN, AGENT, AuthenticationError
+from app.db.database import Database
 from app.errors import InputError
 from app.settings import AuthSettings
-from app.users import WRONG, UserStore
+from app.access.users import WRONG, UserStore
 from conftest import kefu, kefu_json
 
 

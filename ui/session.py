@@ -1,11 +1,12 @@
-"""Who is using the web app, and the role-checked service they get (`app.access.AccessControl`).
+"""Who is using the web app, and the service bound to them (`KefuService.acting_as`: every privileged call passes the gate,
+`app.access.gate`).
 
 - Customers are anonymous: each browser session gets a random client id; a conversation's id in the URL
   (`?c=ID`, 122 random bits) is what lets a reloaded page, or the same link, continue that conversation.
-- Staff sign in (`app.users`): the `SignIn` is kept in Streamlit's server-side session state, never in the URL
+- Staff sign in (`app.access.users`): the `SignIn` is kept in Streamlit's server-side session state, never in the URL
   or a cookie, and is turned into a principal on every script run, so an expired sign-in or a disabled account
   ends at the next click. A reload signs out (a new session).
-- Every page checks its role again (`page_access`), whatever the navigation shows, and `AccessControl` checks it
+- Every page checks its role again (`page_access`), whatever the navigation shows, and the gate checks it
   a third time on the server side for every privileged call.
 """
 
@@ -15,8 +16,8 @@ import uuid
 
 import streamlit as st
 
-from app.access import AccessControl
-from app.auth import AuthenticationError, Principal, anonymous
+from app.access.gate import Acting
+from app.access.auth import AuthenticationError, Principal, anonymous
 from ui.i18n import t
 from ui.resources import get_service
 
@@ -65,12 +66,12 @@ def principal() -> Principal:
     return anonymous(client_id(), frozenset({held}) if held else frozenset())
 
 
-def access() -> AccessControl:
-    return AccessControl(get_service(), principal())
+def access() -> Acting:
+    return get_service().acting_as(principal())
 
 
-def page_access(role: str) -> AccessControl:
-    """The page's AccessControl when the visitor has `role`; otherwise a message, and the page stops here."""
+def page_access(role: str) -> Acting:
+    """The service acting as the visitor, when the visitor has `role`; otherwise a message, and the page stops here."""
     control = access()
     if not control.principal.can(role):
         st.error(t("no_permission", role=role))
@@ -79,7 +80,7 @@ def page_access(role: str) -> AccessControl:
 
 
 def sign_in(name: str, password: str) -> Principal:
-    """Check the credentials (rate-limited, `app.users`) and keep the sign-in in this session."""
+    """Check the credentials (rate-limited, `app.access.users`) and keep the sign-in in this session."""
     service = get_service()
     record = service.sign_in(name, password, client_address())
     st.session_state[SIGN_IN_KEY] = record

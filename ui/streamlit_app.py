@@ -1,12 +1,12 @@
 """Kefu's Streamlit entry point: who is here, and the pages their role may use (`st.navigation`). Run with
 `kefu ui`. Customers (no sign-in) get the chat; agents the desk and batch FAQ; admins also the knowledge base,
-insights and the team. Every page checks the role again, and `app.access` checks every privileged call."""
+insights and the team. Every page checks the role again, and the gate (`app.access.gate`) checks every privileged call."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from app.auth import ADMIN, AGENT
+from app.access.auth import ADMIN, AGENT
 from app.warmup import FAILED, WARMING
 from ui import session
 from ui.i18n import language_picker, t

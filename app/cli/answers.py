@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 
+from app.answering.evaluation import read_queries
 from app.cli.base import ProgressBar, get_service, main, print_json
 from app.errors import InputError
-
+from app.settings import load_settings
 
 # -- ask ----------------------------------------------------------------------------------------------------
 
@@ -71,7 +72,6 @@ def _ask_batch(path: Path, as_json: bool) -> None:
 
 def _read_questions(path: Path) -> list[tuple[str, str]]:
     """(id, text): a JSONL file as `kefu search --queries` reads it, else one question per non-empty line."""
-    from app.evaluation import read_queries
 
     if path.suffix == ".jsonl":
         return read_queries(path)
@@ -96,8 +96,10 @@ def _read_questions(path: Path) -> list[tuple[str, str]]:
 def batch(input_path: Path, output_path: Path, column: str | None, restart: bool, progress: bool | None, as_json: bool) -> None:
     """Answer every question of a CSV/XLSX sheet: the rows come back with answer, mode, confidence, sources and
     error. Interrupted, the same command continues where it stopped."""
-    from app.batch import run_batch
-    from app.ingestion import limits_from
+    # The answer path (numpy, the store, the models' code) is imported when a command needs it, so that
+    # `kefu serve`, `kefu ui` and `--help` start without it.
+    from app.answering.batch import run_batch
+    from app.knowledge.ingestion import limits_from
 
     service = get_service()
     bar = ProgressBar(enabled=progress, force=bool(progress))
@@ -146,7 +148,6 @@ def llm(as_json: bool, load: bool) -> None:
 @click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default KEFU_UI_PORT, 8501).")
 def ui(host: str | None, port: int | None) -> None:
     """Start the Streamlit web app (through `python -m ui`, which sets Streamlit's safe defaults)."""
-    from app.settings import load_settings
 
     settings = load_settings().ui
     host, port = host or settings.ui_host, port or settings.ui_port

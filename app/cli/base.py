@@ -42,6 +42,8 @@ class _Group(click.Group):
 
 
 def get_service():
+    # The service brings the whole answer path (numpy, SQLAlchemy, the store); imported only by the commands that
+    # use it, so `kefu serve` and `kefu ui` (which exec another process) and `--help` start without it.
     from app.services import KefuService
 
     return KefuService()
@@ -84,7 +86,7 @@ class ProgressBar:
             click.echo(line, err=True)
 
     def files(self, p) -> None:
-        """An ingest's progress (`app.ingestion.IngestProgress`)."""
+        """An ingest's progress (`app.knowledge.ingestion.IngestProgress`)."""
         self.draw(p.files_done, p.files_total, f"files · {p.documents} documents · {p.chunks} chunks · {Path(p.current).name[:30]}")
 
     def clear(self) -> None:

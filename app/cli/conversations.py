@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 import click
 
+from app.access.auth import operator_as
+from app.cli.answers import print_answer_footer
 from app.cli.base import get_service, main, print_json
 from app.errors import USER_ERRORS, InputError
 
@@ -57,7 +59,6 @@ def _snippet(text: str | None, width: int = 60) -> str:
 @click.option("--session", "session_id", help="Continue the conversation with this id.")
 def chat(session_id: str | None) -> None:
     """Chat with Kefu in the terminal: answers stream as they are written."""
-    from app.cli.answers import print_answer_footer
 
     service = get_service()
     last_answer_id: int | None = None
@@ -174,7 +175,7 @@ def sessions_show(session_id: str, as_json: bool) -> None:
 @_agent_option
 def sessions_reply(session_id: str, text: str, agent: str | None) -> None:
     """Reply to the customer as an agent (taking the conversation if nobody has)."""
-    message = get_service().agent_reply(session_id, _agent(agent), text)
+    message = get_service().agent_reply(session_id, text, actor=operator_as(_agent(agent)))
     click.echo(f"Sent as message {message.id}.")
 
 
@@ -183,7 +184,7 @@ def _transition(name: str, help_text: str):
     @click.argument("session_id")
     @_agent_option
     def command(session_id: str, agent: str | None) -> None:
-        conversation = getattr(get_service(), name)(session_id, _agent(agent))
+        conversation = getattr(get_service(), name)(session_id, actor=operator_as(_agent(agent)))
         click.echo(f"Session {session_id} is now {conversation.status}.")
 
     return command

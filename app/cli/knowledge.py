@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 
+from app.answering.evaluation import read_queries, write_trec_run
 from app.cli.base import ProgressBar, get_service, main, print_json
 from app.errors import InputError
 
@@ -82,7 +84,7 @@ def search(
     languages: tuple[str, ...],
 ) -> None:
     """Search the knowledge base, or run a batch of queries into a TREC run file."""
-    from rag.store import SearchFilter
+    from rag.store import SearchFilter  # the answer path (numpy): imported only by the commands that search
 
     filters = SearchFilter(collections=collections or None, audiences=audiences or None, languages=languages or None)
     if queries is not None:
@@ -112,9 +114,6 @@ def search(
 
 
 def _search_batch(queries_path: Path, run_path: Path, k: int, mode: str, as_json: bool, filters) -> None:
-    import time
-
-    from app.evaluation import read_queries, write_trec_run
 
     queries = read_queries(queries_path)
     started = time.perf_counter()

@@ -12,8 +12,9 @@ import sys
 
 import click
 
-from app.auth import LOCAL_OPERATOR, ROLES
+from app.access.auth import ROLES
 from app.cli.base import get_service, main, print_json
+from app.settings import load_settings
 
 
 @main.command()
@@ -23,7 +24,6 @@ from app.cli.base import get_service, main, print_json
               help="Worker processes (default KEFU_SERVE_WORKERS, 1).")  # fmt: skip
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Start the HTTP API: OpenAI-compatible /v1/chat/completions, REST under /api/v1, docs at /docs."""
-    from app.settings import load_settings
 
     settings = load_settings().serve
     host, port = host or settings.serve_host, port or settings.serve_port
@@ -44,9 +44,7 @@ def keys() -> None:
 @click.option("--label", default=None, help="A name to recognise the key by (a site, a bot, a person).")
 def create(role: str, label: str | None) -> None:
     """Create a key; it is printed once, as the last line (only its hash is kept)."""
-    service = get_service()
-    with service.components.audit.action("create_key", LOCAL_OPERATOR):
-        made = service.api_keys.create(role, label)
+    made = get_service().create_key(role, label)
     r = made.record
     click.echo(f"Created {r.role} key {r.id} (prefix {r.prefix}{', ' + r.label if r.label else ''}). "
                "Keep it now: it cannot be shown again.")  # fmt: skip
@@ -57,7 +55,7 @@ def create(role: str, label: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help='Print {"keys": [{"id", "prefix", "role", "label", ...}]}.')
 def list_keys(as_json: bool) -> None:
     """List keys (never their secrets)."""
-    records = get_service().api_keys.list()
+    records = get_service().keys()
     if as_json:
         print_json({"keys": [r.to_dict() for r in records]})
         return
@@ -73,7 +71,5 @@ def list_keys(as_json: bool) -> None:
 @click.argument("which", metavar="ID|PREFIX")
 def revoke(which: str) -> None:
     """Revoke a key: every request with it is refused from now on."""
-    service = get_service()
-    with service.components.audit.action("revoke_key", LOCAL_OPERATOR):
-        r = service.api_keys.revoke(which)
+    r = get_service().revoke_key(which)
     click.echo(f"Revoked key {r.id} (prefix {r.prefix}).")

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from app.auth import STAFF_ROLES
+from app.access.auth import STAFF_ROLES
 from app.cli.base import get_service, main, print_json
 from app.errors import InputError
 
@@ -39,7 +39,7 @@ def users() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the account as JSON.")
 def add(name: str, role: str, as_json: bool) -> None:
     """Add a staff account; the password is asked for (or read from standard input)."""
-    record = get_service().users.add(name, role, read_password())
+    record = get_service().add_user(name, role, read_password())
     if as_json:
         print_json(record.to_dict())
     else:
@@ -50,7 +50,7 @@ def add(name: str, role: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help='Print {"users": [{"name", "role", "disabled", ...}]}.')
 def list_users(as_json: bool) -> None:
     """List staff accounts."""
-    records = get_service().users.list()
+    records = get_service().users()
     if as_json:
         print_json({"users": [r.to_dict() for r in records]})
         return
@@ -66,7 +66,7 @@ def list_users(as_json: bool) -> None:
 @click.argument("name")
 def disable(name: str) -> None:
     """Disable an account: it cannot sign in, and its open sign-ins end at their next request."""
-    get_service().users.set_disabled(name, True)
+    get_service().set_user_disabled(name, True)
     click.echo(f"Disabled {name}.")
 
 
@@ -74,7 +74,7 @@ def disable(name: str) -> None:
 @click.argument("name")
 def enable(name: str) -> None:
     """Enable a disabled account again."""
-    get_service().users.set_disabled(name, False)
+    get_service().set_user_disabled(name, False)
     click.echo(f"Enabled {name}.")
 
 
@@ -82,14 +82,14 @@ def enable(name: str) -> None:
 @click.argument("name")
 def password(name: str) -> None:
     """Give an account a new password (asked for, or read from standard input)."""
-    get_service().users.set_password(name, read_password())
+    get_service().set_user_password(name, read_password())
     click.echo(f"New password set for {name}.")
 
 
 @users.command("demo")
 def demo() -> None:
     """Create the demo admin and agent (or give them new random passwords) and print their credentials."""
-    made = get_service().users.demo_accounts()
+    made = get_service().demo_users()
     click.echo("Demo accounts for this knowledge base (new passwords each time; `kefu users disable NAME` ends them):")
     for name, role, secret in made:
         click.echo(f"  {role:<6} {name:<12} password: {secret}")

@@ -1,6 +1,7 @@
 """The connection to Elasticsearch: builds the official client from an `ElasticsearchConfig`, checks that the
 server is Elasticsearch 8.12+ (or Serverless), and turns the client's exceptions into `StoreError`s that say
-what to do (start the server, fix the URL, the credentials, the CA certificate, the privileges).
+what to do (start the server, fix the URL, the credentials, the CA certificate, the privileges), or into None
+where a 404 is an answer (`if_found`: no alias yet, no such row).
 
 The client is the 8.x line (see pyproject.toml): its `compatible-with=8` headers are what 8.x servers speak
 natively and what 9.x servers accept through REST API compatibility. Knows nothing about Kefu's index.
@@ -9,7 +10,7 @@ natively and what 9.x servers accept through REST API compatibility. Knows nothi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rag.elasticsearch.config import ElasticsearchConfig
@@ -25,7 +26,7 @@ DOCKER_HINT = "see the README's `docker run` line"
 def make_client(config: ElasticsearchConfig, **overrides: Any) -> Any:
     """The official client for config, with retries; connects lazily (nothing is sent yet). `overrides` go to
     the client as they are (tests pass a `node_class` that answers in-process)."""
-    from elasticsearch import Elasticsearch
+    from elasticsearch import Elasticsearch  # imported here: the client library loads only when a store uses it
 
     kwargs: dict[str, Any] = {
         "request_timeout": config.timeout,
@@ -61,10 +62,25 @@ def check_server(info: dict[str, Any], config: ElasticsearchConfig) -> tuple[int
     return version
 
 
+def response_body(response: Any) -> Any:
+    """The decoded body of a client response (a plain value passes through)."""
+    return getattr(response, "body", response)
+
+
+def if_found(call: Callable[[], Any]) -> Any | None:
+    """The body of `call()`'s response, or None when Elasticsearch answers 404 (no such alias, index or row)."""
+    import elasticsearch  # imported here, as in make_client: start-up without an Elasticsearch store stays light
+
+    try:
+        return response_body(call())
+    except elasticsearch.NotFoundError:
+        return None
+
+
 def user_error(exc: BaseException, config: ElasticsearchConfig, action: str) -> StoreError | None:
     """The StoreError to show for an exception from the client while doing `action`, or None if it is not
     one of the client's."""
-    import elastic_transport
+    import elastic_transport  # imported here, as in make_client: start-up without an Elasticsearch store stays light
     import elasticsearch
 
     url = config.url

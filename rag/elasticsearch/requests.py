@@ -168,6 +168,11 @@ def reindex_body(source: str, dest: str) -> dict[str, Any]:
     return {"source": {"index": source}, "dest": {"index": dest, "op_type": "create"}, "conflicts": "abort"}
 
 
+def writes_unblocked() -> dict[str, Any]:
+    """Body of PUT {index}/_settings lifting the write block that PUT {index}/_block/write set."""
+    return {"index.blocks.write": False}
+
+
 # -- rows -----------------------------------------------------------------------------------------------------
 
 
@@ -406,6 +411,11 @@ def term_count(term: str) -> dict[str, Any]:
         "track_total_hits": True,
         "query": {"bool": {"filter": [{"term": {"row": ROW_CHUNK}}, {"term": {"terms": term}}]}},
     }
+
+
+def count_query(row: str | None) -> dict[str, Any]:
+    """Body of POST {index}/_count: the rows of one kind (ROW_CHUNK, ROW_DOCUMENT), or every row for None."""
+    return {"query": {"term": {"row": row}} if row else {"match_all": {}}}
 
 
 def row_counts() -> dict[str, Any]:

@@ -3,7 +3,9 @@
 
 Kefu owns an index template and an alias (`KEFU_ES_INDEX`, default `kefu`); reads and writes go through the
 alias, and `rebuild` copies everything into a fresh index made from the current template, then moves the
-alias in one atomic step, so searches never stop. Every request body comes from `rag.elasticsearch.requests`.
+alias in one atomic step, so searches never stop. The indices themselves (making, swapping, dropping,
+counting) are `self.indices` (`rag.elasticsearch.indices`); the steps of a rebuild are
+`rag.elasticsearch.reindex`. Every request body comes from `rag.elasticsearch.requests`.
 
 What is atomic, and what is not. Elasticsearch has no multi-document transactions, so `replace_documents`
 orders its steps so that a reader never sees a document without chunks and a failure never marks a document
@@ -37,10 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.elasticsearch import bulk
+from rag.elasticsearch import bulk, reindex
 from rag.elasticsearch import requests as rq
 from rag.elasticsearch.config import ElasticsearchConfig
-from rag.elasticsearch.connection import check_server, errors_as_store_errors, make_client
+from rag.elasticsearch.connection import check_server, errors_as_store_errors, if_found, make_client, response_body
+from rag.elasticsearch.indices import Indices
 from rag.errors import StoreError
 from rag.store import (
     ChunkRecord,
@@ -49,16 +52,11 @@ from rag.store import (
     IndexSpec,
     SearchFilter,
     StoredChunk,
-    VectorSpace,
     no_vectors_of,
 )
 
 PAGE = 1000  # rows per search page (documents, chunk ids per lookup)
 EXPORT_DOCUMENTS = 100  # documents whose chunks are fetched together for an export
-
-
-def _body(response: Any) -> Any:
-    return getattr(response, "body", response)
 
 
 def _now() -> str:
@@ -73,51 +71,25 @@ class ElasticsearchStore:
         self.alias = config.alias
         self._client = client if client is not None else make_client(config)
         self._sleep = sleep
-        self._has_index = False
+        self.indices = Indices(config, self._client, sleep)  # the concrete indices behind the alias
         self._fields: dict[str, str] | None = None  # model -> vector field of the current index, once read
         with self._errors("answer"):
-            info = _body(self._client.info())
+            info = response_body(self._client.info())
         self.version = check_server(info, config)
 
     def _errors(self, action: str):
         return errors_as_store_errors(self.config, action)
 
-    # -- index lifecycle ------------------------------------------------------------------------------------
-
-    def _current_index(self) -> str | None:
-        """The concrete index behind the alias, or None before the first write."""
-        import elasticsearch
-
-        with self._errors("look up the alias"):
-            try:
-                found = _body(self._client.indices.get_alias(name=self.alias))
-            except elasticsearch.NotFoundError:
-                return None
-        names = sorted(found)
-        writers = [n for n in names if found[n].get("aliases", {}).get(self.alias, {}).get("is_write_index")]
-        self._has_index = True
-        return (writers or names)[-1]
-
-    def _exists(self) -> bool:
-        return self._has_index or self._current_index() is not None
-
-    def _index_layout(self, index: str) -> tuple[int, list[dict[str, Any]]]:
-        """(schema version, `_meta.spaces`) of an index's mapping; a schema-1 index has one `embedding` field."""
-        with self._errors("read the mapping"):
-            mapping = _body(self._client.indices.get_mapping(index=index))
-        meta = mapping.get(index, {}).get("mappings", {}).get("_meta", {})
-        schema = int(meta.get("kefu_schema", 1))
-        if schema < 2:
-            return schema, [{"model": None, "dims": meta.get("dims"), "field": rq.LEGACY_VECTOR_FIELD}]
-        return schema, list(meta.get("spaces") or [])
+    # -- the index behind the alias (its lifecycle is `self.indices`) -------------------------------------
 
     def _vector_fields(self) -> dict[str, str]:
-        """model -> field of the current index (read once per store object; a rewrite by this object resets it)."""
+        """model -> field of the current index (read once per store object; a claim, rebuild or rewrite by
+        this object resets it)."""
         if self._fields is None:
-            current = self._current_index()
+            current = self.indices.current()
             if current is None:
                 return {}
-            schema, spaces = self._index_layout(current)
+            schema, spaces = self.indices.layout(current)
             if schema < 2:  # the recorded spec names the one model of a schema-1 index
                 spec = self.index_spec()
                 self._fields = {spec.models[0]: rq.LEGACY_VECTOR_FIELD} if spec and spec.models else {}
@@ -125,93 +97,47 @@ class ElasticsearchStore:
                 self._fields = {s["model"]: s["field"] for s in spaces}
         return self._fields
 
-    def _put_template(self, spaces: Sequence[VectorSpace]) -> None:
-        body = rq.index_template(self.config.index_pattern, spaces, self.config.shards, self.config.replicas)
-        with self._errors("create the index template"):
-            self._client.indices.put_index_template(name=self.config.template, body=body)
-
-    def _new_index(self, spaces: Sequence[VectorSpace], with_alias: bool) -> str:
-        self._put_template(spaces)
-        name = self.config.index_name(datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f"))
-        with self._errors("create an index"):
-            self._client.indices.create(index=name, body=rq.create_index_body(self.alias, with_alias))
-        return name
-
-    def _ensure_index(self, spec: IndexSpec) -> None:
-        """Create the template and the first index on first use; an empty index made for other models (the
-        embedding model changed after `kefu docs delete --all`) is replaced by a fresh one."""
-        current = self._current_index()
-        if current is None:
-            self._new_index(spec.spaces, with_alias=True)
-            self._has_index = True
-        elif self._index_layout(current) != (rq.SCHEMA_VERSION, rq.spaces_meta(spec.spaces)):
-            if self._count(rq.ROW_CHUNK):
-                raise StoreError(f"the index {current} holds vectors of other models than {spec.describe()}")
-            fresh = self._new_index(spec.spaces, with_alias=False)
-            self._swap(current, fresh)
-            self._drop(current)
-        self._fields = None
-
-    def _swap(self, old: str | None, new: str) -> None:
-        """Move the alias from old to new in one step."""
-        with self._errors("move the alias"):
-            self._client.indices.update_aliases(body=rq.alias_swap(self.alias, old, new))
-
-    def _drop(self, index: str) -> None:
-        with self._errors("delete the old index"):
-            self._client.indices.delete(index=index)
-
     def rebuild(self) -> dict[str, Any]:
         """Copy every row into a fresh index made from the current template and settings, then swap the
         alias (`rag.elasticsearch.reindex`). The old index is write-blocked meanwhile, so an ingest running at
         the same time fails loudly instead of writing rows the copy would miss; searches go on against the old
         index until the swap."""
-        from rag.elasticsearch.reindex import rebuild
-
         with self._bumping():
-            return rebuild(self)
+            report = reindex.rebuild(self.indices)
+            self._fields = None
+            return report
 
     def rewrite(
         self, spec: IndexSpec, documents: Iterable[tuple[DocumentRecord, Sequence[ChunkRecord]]]
     ) -> dict[str, Any]:
         """Write `documents` into a fresh index made for `spec`, then swap the alias (`rag.elasticsearch.reindex`)."""
-        from rag.elasticsearch.reindex import rewrite
-
         with self._bumping():
-            return rewrite(self, spec, documents)
+            report = reindex.rewrite(self.indices, spec, documents)
+            self._fields = None
+            return report
 
     # -- index spec ---------------------------------------------------------------------------------------
 
     def index_spec(self) -> IndexSpec | None:
-        if not self._exists() or not self._count(rq.ROW_CHUNK):
+        if not self.indices.exists() or not self.indices.count(rq.ROW_CHUNK):
             return None
-        import elasticsearch
-
         with self._errors("read the index spec"):
-            try:
-                row = _body(self._client.get(index=self.alias, id=rq.META_ID))
-            except elasticsearch.NotFoundError:
-                return None
-        return IndexSpec.from_dict(json.loads(row["_source"]["spec"]))
+            row = if_found(lambda: self._client.get(index=self.alias, id=rq.META_ID))
+        return None if row is None else IndexSpec.from_dict(json.loads(row["_source"]["spec"]))
 
     def claim(self, spec: IndexSpec) -> None:
         spec.check(self.index_spec())
-        self._ensure_index(spec)
+        self.indices.ensure(spec)
+        self._fields = None
         with self._bumping():
-            with self._errors("record the index spec"):
-                self._client.index(index=self.alias, id=rq.META_ID, document=rq.meta_row(spec), refresh="wait_for")
+            self.indices.record_spec(self.alias, spec, wait=True)
 
     # -- generation ---------------------------------------------------------------------------------------
 
     def generation(self) -> int:
-        import elasticsearch
-
         with self._errors("read the store's generation"):
-            try:
-                row = _body(self._client.get(index=self.config.generation_index, id=rq.GENERATION_ID))
-            except elasticsearch.NotFoundError:
-                return 0
-        return int(row["_source"]["value"])
+            row = if_found(lambda: self._client.get(index=self.config.generation_index, id=rq.GENERATION_ID))
+        return 0 if row is None else int(row["_source"]["value"])
 
     @contextmanager
     def _bumping(self):
@@ -228,24 +154,24 @@ class ElasticsearchStore:
     def _bulk(self, actions: Sequence[bulk.Action], what: str) -> bulk.BulkResult:
         def send(lines: list[dict[str, Any]]) -> dict[str, Any]:
             with self._errors(what):
-                return _body(self._client.bulk(operations=lines, refresh="wait_for"))
+                return response_body(self._client.bulk(operations=lines, refresh="wait_for"))
 
         return bulk.write(send, actions, sleep=self._sleep)
 
     def _delete_by_query(self, body: dict[str, Any], what: str) -> list[Any]:
         """Run a delete by query; returns its failures (empty when every matching row is gone)."""
         with self._errors(what):
-            done = _body(self._client.delete_by_query(index=self.alias, body=body, conflicts="proceed", refresh=True))
+            done = response_body(self._client.delete_by_query(index=self.alias, body=body, conflicts="proceed", refresh=True))
         return list(done.get("failures") or [])
 
     def content_hashes(self, doc_ids: Sequence[str]) -> dict[str, str]:
         ids = list(dict.fromkeys(doc_ids))
-        if not ids or not self._exists():
+        if not ids or not self.indices.exists():
             return {}
         out: dict[str, str] = {}
         for i in range(0, len(ids), PAGE):
             with self._errors("read documents"):
-                found = _body(
+                found = response_body(
                     self._client.mget(
                         index=self.alias,
                         ids=[rq.document_row_id(d) for d in ids[i : i + PAGE]],
@@ -264,7 +190,7 @@ class ElasticsearchStore:
             return self._replace(items)
 
     def _replace(self, items: Sequence[tuple[DocumentRecord, Sequence[ChunkRecord]]]) -> dict[str, str]:
-        if not self._exists():
+        if not self.indices.exists():
             raise StoreError("the store has no index yet: claim an index spec before writing (the indexer does)")
         stored = self.content_hashes([doc.doc_id for doc, _ in items])
         owner: dict[str, DocumentRecord] = {}
@@ -326,11 +252,11 @@ class ElasticsearchStore:
         if bm25 and self.config.shards > 1:
             kwargs["search_type"] = "dfs_query_then_fetch"  # collection-wide BM25 statistics, as SQLite has
         with self._errors(what):
-            return _body(self._client.search(index=index or self.alias, body=body, **kwargs))
+            return response_body(self._client.search(index=index or self.alias, body=body, **kwargs))
 
     def _msearch(self, bodies: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         with self._errors(what):
-            done = _body(self._client.msearch(searches=rq.msearch_lines(self.alias, bodies)))
+            done = response_body(self._client.msearch(searches=rq.msearch_lines(self.alias, bodies)))
         responses = done.get("responses", [])
         for response in responses:
             if "error" in response:
@@ -338,11 +264,6 @@ class ElasticsearchStore:
                 reason = error.get("reason", error) if isinstance(error, dict) else error
                 raise StoreError(f"Elasticsearch at {self.config.url} could not {what}: {reason}")
         return responses
-
-    def _count(self, row: str | None, index: str | None = None) -> int:
-        query = {"term": {"row": row}} if row else {"match_all": {}}
-        with self._errors("count rows"):
-            return int(_body(self._client.count(index=index or self.alias, body={"query": query}))["count"])
 
     def _pages(self, make: Callable[[list[Any] | None], dict[str, Any]], what: str) -> Iterator[dict[str, Any]]:
         """Every hit of a sorted search, page by page (search_after)."""
@@ -355,7 +276,7 @@ class ElasticsearchStore:
             after = hits[-1]["sort"]
 
     def list_documents(self) -> list[DocumentInfo]:
-        if not self._exists():
+        if not self.indices.exists():
             return []
         out = []
         for hit in self._pages(lambda after: rq.documents_page(PAGE, after), "list documents"):
@@ -396,7 +317,7 @@ class ElasticsearchStore:
         self, terms: Sequence[str], n: int, filters: SearchFilter | None = None
     ) -> list[tuple[str, float]]:
         terms = [t for t in terms if t.strip()]
-        if not terms or n <= 0 or not self._exists():
+        if not terms or n <= 0 or not self.indices.exists():
             return []
         hits = self._search(rq.bm25_search(terms, n, filters), "search", bm25=True)["hits"]["hits"]
         return _unique((h["_source"]["chunk_id"], float(h["_score"])) for h in hits)
@@ -407,7 +328,7 @@ class ElasticsearchStore:
         fields = self._vector_fields()
         if model in fields:
             return fields[model]
-        if self._exists() and self._count(rq.ROW_CHUNK):
+        if self.indices.exists() and self.indices.count(rq.ROW_CHUNK):
             raise no_vectors_of(model, self.index_spec())
         return None
 
@@ -417,7 +338,7 @@ class ElasticsearchStore:
         """kNN candidates from the quantized HNSW index of `model`'s field, then their exact cosine from the
         float vectors, so similarities mean the same as the SQLite store's (the answer thresholds depend on them)."""
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if n <= 0 or not self._exists() or queries.shape[0] == 0:
+        if n <= 0 or not self.indices.exists() or queries.shape[0] == 0:
             return [[] for _ in range(queries.shape[0])]
         field = self._field_for(model)
         if field is None:
@@ -437,7 +358,7 @@ class ElasticsearchStore:
 
     def similarities(self, vector: np.ndarray, chunk_ids: Sequence[str], *, model: str) -> dict[str, float]:
         ids = list(dict.fromkeys(chunk_ids))
-        if not ids or not self._exists():
+        if not ids or not self.indices.exists():
             return {}
         field = self._field_for(model)
         if field is None:
@@ -448,7 +369,7 @@ class ElasticsearchStore:
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
         ids = list(dict.fromkeys(chunk_ids))
         out: dict[str, StoredChunk] = {}
-        if not ids or not self._exists():
+        if not ids or not self.indices.exists():
             return out
         for i in range(0, len(ids), PAGE):
             for hit in self._search(rq.chunks_by_id(ids[i : i + PAGE]), "read chunks")["hits"]["hits"]:
@@ -463,9 +384,9 @@ class ElasticsearchStore:
 
     def term_statistics(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         unique = list(dict.fromkeys(terms))
-        if not self._exists():
+        if not self.indices.exists():
             return 0, {t: 0 for t in unique}
-        total = self._count(rq.ROW_CHUNK)
+        total = self.indices.count(rq.ROW_CHUNK)
         if not unique:
             return total, {}
         counts = self._msearch([rq.term_count(t) for t in unique], "count terms")
@@ -475,7 +396,7 @@ class ElasticsearchStore:
         stats: dict[str, Any] = {"store": "elasticsearch", "url": self.config.url, "alias": self.alias,
                                  "server": ".".join(map(str, self.version)), "index": None,
                                  "documents": 0, "chunks": 0, "collections": {}}  # fmt: skip
-        index = self._current_index()
+        index = self.indices.current()
         if index is not None:
             aggs = self._search(rq.row_counts(), "count rows")["aggregations"]
             rows = {b["key"]: b["doc_count"] for b in aggs["rows"]["buckets"]}

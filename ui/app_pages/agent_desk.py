@@ -1,14 +1,14 @@
 """The agent desk: the queue (oldest first, with wait times) and your conversations; an open conversation's
 whole transcript (roles, modes, sources) and slots; a suggested reply drafted from the knowledge base for the
 customer's latest question (with its sources; not stored until sent); edit and send; release to the assistant;
-resolve; and save an answer as an FAQ entry, indexed at once. Every call goes through `AccessControl` as the
+resolve; and save an answer as an FAQ entry, indexed at once. Every call goes through the gate (`app.access.gate`) as the
 signed-in agent, whose sign-in is checked again on every refresh and every button; the queue and the transcript
 look for news every KEFU_UI_REFRESH_SECONDS."""
 
 import streamlit as st
 
-from app import handoff
-from app.auth import AGENT
+from app.dialogue import handoff
+from app.access.auth import AGENT
 from ui import session
 from ui.rendering import escape_markdown, plain_cell, render_sources_list, render_transcript_entry, waited
 from ui.resources import get_service, show_error

@@ -1,10 +1,10 @@
 """Batch FAQ answering in the browser (agents and admins): upload a CSV or Excel sheet of questions, pick the
 question column, answer every row with a progress bar, preview the result and download it as CSV or XLSX. The
-engine is `kefu batch`'s (`app.batch`), through `AccessControl`."""
+engine is `kefu batch`'s (`app.answering.batch`), through the gate (`app.access.gate`)."""
 
 import streamlit as st
 
-from app.auth import AGENT
+from app.access.auth import AGENT
 from ui import session
 from ui.rendering import plain_cell
 from ui.resources import show_error

@@ -1,15 +1,15 @@
 """The customer chat: streamed answers with numbered citations that open their passage, 👍/👎 on every answer,
 "talk to a person", and the conversation kept in the URL (`?c=ID`) across reloads. While a person handles the
 conversation the transcript looks for new messages every KEFU_UI_REFRESH_SECONDS, so an agent's reply appears
-without a reload. Everything goes through `AccessControl` as the anonymous customer holding the conversation."""
+without a reload. Everything goes through the gate (`app.access.gate`) as the anonymous customer holding the conversation."""
 
 from itertools import chain
 
 import streamlit as st
 
-from app import handoff
-from app.answering import MODE_HANDOFF, MODE_SMALLTALK
-from app.auth import PermissionDenied
+from app.dialogue import handoff
+from app.answering.rules import MODE_HANDOFF, MODE_SMALLTALK
+from app.access.auth import PermissionDenied
 from app.errors import InputError
 from ui import session
 from ui.i18n import t

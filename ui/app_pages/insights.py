@@ -1,10 +1,10 @@
 """Insights for admins: conversations per day, answer modes, the handoff rate, answer latency (p50/p95),
 feedback, and the most asked questions the knowledge base could not answer (knowledge gaps). The figures are
-`app.insights`' SQL aggregates and `KefuService.gaps`, through `AccessControl`."""
+`app.desk.insights`' SQL aggregates and `KefuService.gaps`, through the gate (`app.access.gate`)."""
 
 import streamlit as st
 
-from app.auth import ADMIN
+from app.access.auth import ADMIN
 from ui import session
 from ui.rendering import plain_cell
 from ui.resources import show_error

@@ -1,10 +1,10 @@
 """The admin page of the knowledge base: upload files (a progress bar, then each file's result), list and delete
 documents, and the retrieval test: one query's BM25, dense and fused rankings side by side, with scores and the
-chunks' text. Everything goes through `AccessControl` as the signed-in admin."""
+chunks' text. Everything goes through the gate (`app.access.gate`) as the signed-in admin."""
 
 import streamlit as st
 
-from app.auth import ADMIN
+from app.access.auth import ADMIN
 from ui import session
 from ui.rendering import escape_markdown, plain_cell, render_hit
 from ui.resources import show_error

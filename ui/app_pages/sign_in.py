@@ -1,9 +1,9 @@
-"""Staff sign-in (agents and admins; customers need no account). Credentials are checked by `app.users`
+"""Staff sign-in (agents and admins; customers need no account). Credentials are checked by `app.access.users`
 (argon2id, rate-limited per user name and per client address); the sign-in lives in this browser session only."""
 
 import streamlit as st
 
-from app.auth import AGENT, AuthenticationError
+from app.access.auth import AGENT, AuthenticationError
 from ui import session
 from ui.i18n import t
 from ui.rendering import escape_markdown

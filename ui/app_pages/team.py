@@ -1,9 +1,9 @@
 """Staff accounts (admins): list, add, disable and enable agents and admins. The same store as `kefu users`
-(`app.users`), through `AccessControl`. Passwords are typed here once and kept only as argon2id hashes."""
+(`app.access.users`), through the gate (`app.access.gate`). Passwords are typed here once and kept only as argon2id hashes."""
 
 import streamlit as st
 
-from app.auth import ADMIN, STAFF_ROLES
+from app.access.auth import ADMIN, STAFF_ROLES
 from ui import session
 from ui.resources import show_error
 

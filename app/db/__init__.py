@@ -1,0 +1,1 @@
+"""The SQL database: engine and transactions, the schema and its Alembic migrations."""

@@ -1,0 +1,1 @@
+"""What staff work with beside conversations: agent assist (suggested replies, save as FAQ) and insights."""
