@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.guardrails.injection import injection_sentences
 from ingest.chunking import split_sentences
@@ -31,6 +31,9 @@ from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
 from rag.indexing import stored_matching_text
 from rag.retrieval import SearchHit
+
+if TYPE_CHECKING:  # for the annotation only: faq_matching imports this module
+    from app.answering.faq_matching import FaqVerdict
 
 MODE_FAQ = "faq"
 MODE_GENERATED = "generated"
@@ -308,15 +311,25 @@ def plan(
     min_relevance: float,
     max_sources: int,
     faq_min_multilingual_similarity: float | None = None,
+    faq_verdict: FaqVerdict | None = None,
 ) -> tuple[Answer | None, list[Judged]]:
     """The decision every answer starts with: an FAQ answer or an abstention (an Answer, no passages), or the
-    passages an answer should be written from (None, passages best first). An FAQ entry answers when its
-    `faq_confidence` reaches faq_min_similarity (the multilingual cosine is used only with its threshold)."""
+    passages an answer should be written from (None, passages best first). Given the learned matcher's
+    `faq_verdict` (`app.answering.faq_matching`), its entry answers when it is confident and no other FAQ entry answers directly;
+    otherwise an FAQ entry answers when its `faq_confidence` reaches faq_min_similarity (the multilingual cosine
+    is used only with its threshold)."""
 
     def confidence(j: Judged) -> float:
         return faq_confidence(j, faq_min_similarity, faq_min_multilingual_similarity)
 
-    faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
+    if faq_verdict is not None:
+        if faq_verdict.confident:
+            hit, sure = faq_verdict.hit, faq_verdict.confidence
+            answer = str(hit.chunk.metadata.get("answer") or hit.chunk.text)
+            return Answer(answer, MODE_FAQ, [source_entry(hit, sure)], language=question_language, confidence=sure), []
+        faqs = []  # the matcher weighed the FAQ entries and none is sure: they count as passages below
+    else:
+        faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
     same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
     best_faq = max(same_language or faqs, key=confidence, default=None)
     if best_faq is not None and confidence(best_faq) >= faq_min_similarity:
