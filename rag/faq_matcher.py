@@ -106,6 +106,12 @@ def numbers_and_codes(text: str) -> frozenset[str]:
     return frozenset(_NUMBER_RE.findall(folded)) | frozenset(_LATIN_RE.findall(folded))
 
 
+def identical(a: str, b: str) -> bool:
+    """The same question once punctuation, spaces, case and width are set aside."""
+    na = normalize(a)
+    return bool(na) and na == normalize(b)
+
+
 def question_kinds(text: str) -> frozenset[str]:
     folded = unicodedata.normalize("NFKC", text).casefold()
     return frozenset(kind for kind, cues in QUESTION_KINDS.items() if any(c in folded for c in cues))
@@ -158,8 +164,9 @@ def features(
         return idf.get(t, default)
 
     q_terms, c_terms = set(question.terms), set(candidate.terms)
-    wq, wc = sum(map(w, q_terms)), sum(map(w, c_terms))
-    common = sum(map(w, q_terms & c_terms))
+    # sums in sorted order: the same floats in every process (set order follows the hash seed)
+    wq, wc = sum(map(w, sorted(q_terms))), sum(map(w, sorted(c_terms)))
+    common = sum(map(w, sorted(q_terms & c_terms)))
     cov_q = common / wq if wq else 0.0
     cov_c = common / wc if wc else 0.0
     f1 = 2 * common / (wq + wc) if wq + wc else 0.0
@@ -167,7 +174,7 @@ def features(
     k1, b = 0.9, 0.4
     length = len(candidate.terms) / max(1.0, (len(candidate.terms) + len(question.terms)) / 2)
     tf = 1.0  # distinct terms: each matched term counts once
-    bm25 = sum(w(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length)) for t in q_terms & c_terms)
+    bm25 = sum(w(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length)) for t in sorted(q_terms & c_terms))
     bm25 = bm25 / wq if wq else 0.0
     a, c = normalize(question.text), normalize(candidate.text)
     longest = max(len(a), len(c), 1)
@@ -274,7 +281,9 @@ class FaqMatcher:
         The margin over the next candidate counts (on AFQMC the best score alone is a poor guide: a question
         close to several near-duplicate entries scores high on all of them), so give every FAQ candidate the
         search found, not only the best. A candidate whose numbers or model codes differ from the question's
-        is never confident."""
+        is never confident; one whose question is the customer's, letter for letter once punctuation, case and
+        width are set aside, is sure (confidence 1: AFQMC holds no such pair, so the calibrator never saw one,
+        and its margin over a close runner-up can be small)."""
         if not candidates:
             return None
         scores = [self.score(question, c, cos, idf) for c, cos in zip(candidates, cosines)]
@@ -283,6 +292,8 @@ class FaqMatcher:
         margin = min(scores[best] - max(others), self.margin_cap) if others else self.margin_cap
         a0, a1, a2 = self.calibration
         confidence = _sigmoid(a0 + a1 * scores[best] + a2 * margin)
+        if identical(question.text, candidates[best].text):
+            confidence = 1.0
         same_numbers = numbers_and_codes(question.text) == numbers_and_codes(candidates[best].text)
         confident = confidence >= self.threshold and scores[best] >= self.score_floor and same_numbers
         return Match(best, scores[best], margin, confidence, confident, tuple(scores))

@@ -101,3 +101,15 @@ def test_numbers_or_model_codes_that_differ_are_never_confident():
     assert matcher.match(q, [same], [1.0], idf).confident  # the same question, alone: sure
     found = matcher.match(q, [other], [0.99], idf)
     assert found.index == 0 and not found.confident
+
+
+def test_the_customers_own_words_are_sure_even_beside_a_close_runner_up():
+    """No AFQMC pair is identical, so the calibrator never saw one: an entry whose question is the customer's,
+    punctuation aside, answers however close the next entry scores."""
+    matcher = fm.FaqMatcher.load()
+    idf = {"可以": 0.2, "货到付款": 2.0, "分期付款": 2.0}
+    q = fm.Side("可以货到付款吗", ("可以", "货到付款"))
+    entries = [fm.Side("可以货到付款吗？", ("可以", "货到付款")), fm.Side("可以分期付款吗？", ("可以", "分期付款"))]
+    found = matcher.match(q, entries, [0.996, 0.995], idf)
+    assert found.index == 0 and found.confidence == 1.0 and found.confident
+    assert fm.identical("可以货到付款吗", "可以 货到付款吗？") and not fm.identical("可以货到付款吗", "可以分期付款吗")
