@@ -282,17 +282,18 @@ class FaqMatcher:
         close to several near-duplicate entries scores high on all of them), so give every FAQ candidate the
         search found, not only the best. A candidate whose numbers or model codes differ from the question's
         is never confident; one whose question is the customer's, letter for letter once punctuation, case and
-        width are set aside, is sure (confidence 1: AFQMC holds no such pair, so the calibrator never saw one,
+        width are set aside, is the pick and sure (confidence 1: AFQMC holds no such pair, so the calibrator never saw one,
         and its margin over a close runner-up can be small)."""
         if not candidates:
             return None
         scores = [self.score(question, c, cos, idf) for c, cos in zip(candidates, cosines)]
-        best = max(range(len(scores)), key=lambda i: scores[i])
+        same = [i for i, c in enumerate(candidates) if identical(question.text, c.text)]
+        best = same[0] if same else max(range(len(scores)), key=lambda i: scores[i])
         others = [s for i, s in enumerate(scores) if i != best]
         margin = min(scores[best] - max(others), self.margin_cap) if others else self.margin_cap
         a0, a1, a2 = self.calibration
         confidence = _sigmoid(a0 + a1 * scores[best] + a2 * margin)
-        if identical(question.text, candidates[best].text):
+        if same:
             confidence = 1.0
         same_numbers = numbers_and_codes(question.text) == numbers_and_codes(candidates[best].text)
         confident = confidence >= self.threshold and scores[best] >= self.score_floor and same_numbers
