@@ -13,7 +13,11 @@ through `kefu batch` (batch FAQ answering: a CSV of the customers' questions in,
   threshold at 1/5/10 % false positives on label-0 pairs, with the recall and precision it gives, and the
   false-positive rate of the whole confident-FAQ decision (cosine, or term overlap >= KEFU_FAQ_MIN_SIMILARITY).
 
-    python bench/faq.py [path/to/pairs.jsonl] [--home DIR] [--limit N]
+- with --matcher-folds DIR (written by `bench/faq_matcher.py --write-folds DIR`): the learned FAQ matcher
+  cross-validated end to end, each question answered through `kefu batch` by the matcher of the fold that never
+  saw it, with its threshold and without (the pick's top-1).
+
+    python bench/faq.py [path/to/pairs.jsonl] [--home DIR] [--limit N] [--only SETUP] [--matcher-folds DIR]
 """
 
 from __future__ import annotations

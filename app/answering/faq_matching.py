@@ -13,9 +13,8 @@ cosine thresholds. It knows nothing about prompts, answers or settings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from app.answering.rules import idf_weights  # the weights the relevance judge uses
+from app.answering.rules import FaqVerdict, idf_weights  # the verdict plan() acts on; the judge's weights
 from ingest.documents import KIND_FAQ
 from rag.analysis import Analyzer
 from rag.embeddings import Embedder
@@ -27,16 +26,6 @@ from rag.store import KnowledgeStore
 # needs the runners-up (the bench gave it the 20 best by cosine and by term overlap).
 FAQ_CANDIDATES = 20
 LANGUAGES = ("zh",)
-
-
-@dataclass(frozen=True)
-class FaqVerdict:
-    """The matcher's pick among a question's FAQ hits, how sure it is (a probability) and whether that is
-    confident enough to answer with the entry directly."""
-
-    hit: SearchHit
-    confidence: float
-    confident: bool
 
 
 def faq_question(hit: SearchHit) -> str:

@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.guardrails.injection import injection_sentences
 from ingest.chunking import split_sentences
@@ -31,9 +31,6 @@ from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
 from rag.indexing import stored_matching_text
 from rag.retrieval import SearchHit
-
-if TYPE_CHECKING:  # for the annotation only: faq_matching imports this module
-    from app.answering.faq_matching import FaqVerdict
 
 MODE_FAQ = "faq"
 MODE_GENERATED = "generated"
@@ -302,6 +299,16 @@ def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, An
     if relevance is not None:
         entry["relevance"] = round(relevance, 4)
     return entry
+
+
+@dataclass(frozen=True)
+class FaqVerdict:
+    """The learned matcher's pick among a question's FAQ hits (`app.answering.faq_matching`), how sure it is (a
+    probability) and whether that is confident enough to answer with the entry directly."""
+
+    hit: SearchHit
+    confidence: float
+    confident: bool
 
 
 def plan(
