@@ -188,7 +188,7 @@ def calibrate(pairs: list[dict], home: Path) -> dict:
     model = service.components.spaces.multilingual
     s1, s2 = [p["sentence1"] for p in pairs], [p["sentence2"] for p in pairs]
     cosine = np.sum(model.embed_queries(s1) * model.embed_queries(s2), axis=1)
-    analyzer, store = service.analyzer, service.store
+    analyzer, store = service.components.analyzer, service.components.store
     overlaps = []
     for a, b in zip(s1, s2):
         q, t = analyzer.query_terms(a), analyzer.terms(b)
