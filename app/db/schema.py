@@ -11,6 +11,7 @@ migrations in `app/db/migrations/versions` (one per change, in order); these cla
 - `users`, `api_keys`: staff accounts of the web app and keys of the HTTP API (hashes only).
 - `audit_log`: one record per turn and per privileged action (sizes and verdicts, never text).
 - `login_failures`: failed sign-ins, for rate limiting by user and client together, and by client.
+- `sites`: the websites crawled into the knowledge base (`app.knowledge.sites`), with their labels and last sync.
 - `sign_ins`: staff sign-ins to the web app, held on the server (the browser's cookie holds a token whose hash is
   here): they expire, and end when the staff member signs out or their password changes.
 """
@@ -148,6 +149,19 @@ class LoginFailure(Base):
     user_name: Mapped[str] = mapped_column(String(64))
     client: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)  # the canonical start URL
+    collection: Mapped[str] = mapped_column(String(64))
+    audience: Mapped[str] = mapped_column(String(64))
+    added_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_sync: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the report's summary, the crawl's
 
 
 class SignInRecord(Base):
