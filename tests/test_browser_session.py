@@ -9,25 +9,81 @@ items 3, 6 and 7 as a customer and an agent meet them.
   read), and ends on sign-out or a new password, wherever the cookie is.
 """
 
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
 import pytest
 
-from test_browser import PASSWORDS, ask, desk_home, idle, new_page, private_kb, served_app, sign_in  # noqa: F401
+from test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, _free_port, _require_browser, ask, idle, new_page, sign_in
 
 pytestmark = pytest.mark.browser
 
 RATE_PER_CLIENT = 4
 
 
-@pytest.fixture
-def session_app(desk_home, monkeypatch, request):
-    monkeypatch.setenv("KEFU_RATE_PER_CLIENT", str(RATE_PER_CLIENT))
-    return request.getfixturevalue("served_app")
+@pytest.fixture(scope="module")
+def served(kb_home, tmp_path_factory):
+    """One `kefu ui` for the module over a private copy of the sample knowledge base, with an agent, and a low
+    per-client limit: (url, the KEFU_* environment it runs with)."""
+    _require_browser()
+    root = tmp_path_factory.mktemp("browser-session")
+    home = root / "home"
+    shutil.copytree(kb_home, home)
+    kefu_env = {"KEFU_HOME": str(home), "KEFU_DATABASE_URL": f"sqlite:///{root / 'kefu.db'}",
+                "KEFU_RATE_PER_CLIENT": str(RATE_PER_CLIENT)}  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in kefu_env.items():
+            mp.setenv(name, value)
+        from app.services import KefuService
+
+        service = KefuService()
+        service.add_user("anna", "agent", PASSWORDS["anna"])
+        service.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")} | kefu_env
+    port = _free_port()
+    kefu_bin = shutil.which("kefu", path=str(Path(sys.executable).parent)) or "kefu"
+    log = (root / "ui.log").open("w")
+    process = subprocess.Popen([kefu_bin, "ui", "--host", "127.0.0.1", "--port", str(port)], stdout=log,
+                               stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise AssertionError("kefu ui did not start:\n" + (root / "ui.log").read_text())
+            time.sleep(0.5)
+        yield url, kefu_env
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
 
 
 @pytest.fixture
+def session_app(served, monkeypatch):
+    """The module's app, with this test's process pointed at its home and database (to check what happened)."""
+    url, kefu_env = served
+    for name, value in kefu_env.items():
+        monkeypatch.setenv(name, value)
+    return url
+
+
+@pytest.fixture(scope="module")
 def browser():
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
-
     _require_browser()
     from playwright.sync_api import sync_playwright
 

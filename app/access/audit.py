@@ -95,7 +95,8 @@ class AuditLog:
             return [
                 {
                     "request_id": r.request_id, "time": iso_utc(r.created_at), "session_id": r.session_id,
-                    "actor": r.actor, "role": r.role, "client": r.client, "action": r.action, "prompt_chars": r.prompt_chars,
+                    "actor": r.actor, "role": r.role, "client": r.client, "action": r.action,
+                    "prompt_chars": r.prompt_chars,
                     "answer_chars": r.answer_chars, "mode": r.mode, "latency_ms": r.latency_ms,
                     "error_code": r.error_code, "verdicts": r.verdicts or {},
                 }  # fmt: skip

@@ -3,13 +3,14 @@
 Roles are ordered: `customer` < `agent` < `admin`; a role may do everything a lower one may. A `Principal` is
 whoever makes a request, named by a stable `id` that says its channel:
 
-| kind        | id                          | who |
-|-------------|-----------------------------|-----|
-| `visitor`   | `visitor:<channel>:<token>` | a customer without an account, known by a signed token their browser keeps: the web chat's cookie (`visitor:web:…`, `app.access.browsers`), a website widget's visitor token (`visitor:<widget key id>:…`) |
-| `anonymous` | `anon:<network>`            | a keyless API caller (KEFU_API_ANONYMOUS_CHAT), known only by its (keyed) network address |
-| `key`       | `key:<id>`                  | an API key (`api_keys` table) |
-| `user`      | `user:<id>`                 | a signed-in agent or admin of the web app (`users` table) |
-| `local`     | `local`                     | the operator at the command line (`kefu ...` runs with the rights of whoever can read KEFU_HOME: `admin`) |
+- `visitor`, `visitor:<channel>:<token>`: a customer without an account, known by a signed token their browser
+  keeps (`app.access.tokens`): the web chat's cookie (`visitor:web:…`), a website widget's visitor token
+  (`visitor:<widget key id>:…`);
+- `anonymous`, `anon:<network>`: a keyless API caller (KEFU_API_ANONYMOUS_CHAT), known only by its keyed address;
+- `key`, `key:<id>`: an API key (`api_keys` table);
+- `user`, `user:<id>`: a signed-in agent or admin of the web app (`users` table);
+- `local`, `local`: the operator at the command line (`kefu ...` runs with the rights of whoever can read
+  KEFU_HOME: `admin`).
 
 A conversation belongs to the principal that started it (`conversations.owner` holds its id, so also its
 channel): a customer reaches only conversations whose owner is their own id; holding or guessing another's id

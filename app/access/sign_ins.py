@@ -62,7 +62,8 @@ class SignIns:
         self.db = db
         self.clock = clock
 
-    def start(self, user_id: int, minutes: int, client: str | None = None, browser: str | None = None) -> tuple[Held, str | None]:
+    def start(self, user_id: int, minutes: int, client: str | None = None,
+              browser: str | None = None) -> tuple[Held, str | None]:  # fmt: skip
         """A new sign-in for `user_id`, lasting `minutes`; with `browser` (its visitor id) also the one-use ticket
         that browser trades for its cookie."""
         now = self.clock()
@@ -116,8 +117,8 @@ class SignIns:
     def end_all(self, user_id: int) -> int:
         """End every sign-in of the user (a new password); how many were on."""
         with self.db.write() as db:
-            result = db.execute(update(SignInRecord).where(SignInRecord.user_id == user_id, SignInRecord.ended_at.is_(None))
-                                .values(ended_at=self.clock(), ticket_hash=None))  # fmt: skip
+            on = (SignInRecord.user_id == user_id, SignInRecord.ended_at.is_(None))
+            result = db.execute(update(SignInRecord).where(*on).values(ended_at=self.clock(), ticket_hash=None))
             return result.rowcount or 0
 
     def _live(self, row: SignInRecord | None) -> Held:

@@ -266,7 +266,8 @@ class UserStore:
         with self.db.read() as db:
             by_user = db.execute(
                 select(func.count(), func.min(LoginFailure.created_at))
-                .where(LoginFailure.user_name == name, LoginFailure.client == client, LoginFailure.created_at > user_since)
+                .where(LoginFailure.user_name == name, LoginFailure.client == client,
+                       LoginFailure.created_at > user_since)
             ).one()  # fmt: skip
             by_client = db.execute(
                 select(func.count(), func.min(LoginFailure.created_at))
