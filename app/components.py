@@ -61,6 +61,27 @@ INDEX_CHECK_SECONDS = 30.0
 CATALOGUE_SECONDS = 60.0
 
 
+def _kept_in_home(path, made: str) -> str:
+    """The value kept in `path`, or `made`, written there first (readable by its owner only; when another process
+    wrote it first, theirs; a read-only home: this process keeps its own)."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(made)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip() or made
+    except OSError:
+        pass
+    return made
+
+
 class component(Generic[T]):  # noqa: N801 - used like @property
     """A cached property built under a lock of its own (per instance and attribute). A build that raises
     is not cached: the next access tries again (a model whose weights were missing can be installed)."""
@@ -296,24 +317,20 @@ class Components:
     def canary(self) -> str:
         """This deployment's prompt canary, made once and kept in KEFU_HOME (readable by its owner only)."""
 
-        path = self.settings.core.home / "canary"
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-            if value:
-                return value
-        except OSError:
-            pass
-        value = "kefu-" + secrets.token_hex(8)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(value)
-        except FileExistsError:
-            return path.read_text(encoding="utf-8").strip() or value  # another process made it first
-        except OSError:
-            pass  # a read-only home: this process keeps its own
-        return value
+        return _kept_in_home(self.settings.core.home / "canary", "kefu-" + secrets.token_hex(8))
+
+    @component
+    def visitor_secret(self) -> bytes:
+        """What signs the website widget's visitor tokens: KEFU_WIDGET_SECRET, else a random secret made once and
+        kept in KEFU_HOME (readable by its owner only)."""
+
+        given = self.settings.secrets.widget_secret
+        if given is not None:
+            value = given.get_secret_value()
+            if len(value) < 16:
+                raise ConfigError("KEFU_WIDGET_SECRET is too short: give at least 16 characters (e.g. `openssl rand -hex 32`)")
+            return value.encode("utf-8")
+        return _kept_in_home(self.settings.core.home / "visitor-secret", secrets.token_hex(32)).encode("ascii")
 
     def generator_config(self):
 

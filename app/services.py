@@ -25,6 +25,7 @@ from app.access.api_keys import ApiKeys, KeyRecord, NewKey
 from app.access.auth import ADMIN, AGENT, CUSTOMER, LOCAL_OPERATOR, PermissionDenied, Principal, owner_id
 from app.access.gate import Acting, Gate, acting_as, action
 from app.access.users import SignIn, UserRecord
+from app.access.visitors import VisitorPass, Visitors
 from app.answering.answerer import Reply, checked_question
 from app.answering.batch import BatchProgress, Table, UploadedBatch, answer_upload, preview_upload
 from app.answering.rules import Answer
@@ -34,7 +35,9 @@ from app.desk.insights import Insights, compute
 from app.dialogue.completions import ChatMessage, split_conversation
 from app.dialogue.feedback import FeedbackRecord
 from app.dialogue.gaps import GapGroup, group_gaps
+from app.dialogue.handoff import WAITING
 from app.dialogue.sessions import ConversationRecord, MessageRecord
+from app.dialogue.transcript import CustomerView, customer_view
 from app.errors import InputError
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.ingestion import Ingestion, IngestProgress, IngestReport, limits_from
@@ -78,7 +81,8 @@ class KefuService:
         self.gate = Gate(lambda: c.audit, lambda: c.limiter, lambda: c.sessions, lambda m: c.sessions.message(m).conversation_id)
         self._warm_up: WarmUp | None = None
         self._api_keys: ApiKeys | None = None
-        self._lock = threading.Lock()  # the two above are set once
+        self._visitors: Visitors | None = None
+        self._lock = threading.Lock()  # the three above are set once
 
     def acting_as(self, principal: Principal) -> Acting:
         """This service's actions with `principal` as the caller (what a web page or an API route holds)."""
@@ -183,9 +187,11 @@ class KefuService:
 
     @action(CUSTOMER, "ask for a person", audit="request_human", conversation="session_id", new_conversation=True,
             record=_answered_session)  # fmt: skip
-    def request_human(self, session_id: str | None, actor: Principal = LOCAL_OPERATOR) -> Answer:
+    def request_human(self, session_id: str | None, language: str = "en", actor: Principal = LOCAL_OPERATOR) -> Answer:
+        """Hand the conversation to a person (a new conversation when `session_id` is None); the reply says so in
+        `language` (en or zh)."""
         sessions = self.components.sessions
-        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)))
+        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)), language)
 
     @action(CUSTOMER, "rate an answer", message="message_id")
     def feedback(self, message_id: int, rating: str, comment: str | None = None, actor: Principal = LOCAL_OPERATOR) -> FeedbackRecord:
@@ -200,6 +206,19 @@ class KefuService:
     def ratings(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> dict[int, str]:
         """{message id: latest rating} of the conversation's rated answers."""
         return self.components.feedback.ratings(session_id)
+
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def updates(self, session_id: str, after: int = 0, actor: Principal = LOCAL_OPERATOR) -> CustomerView:
+        """The conversation as its customer is shown it (`app.dialogue.transcript`): the messages after message
+        `after` (every message from 0), through the output policy, with the handoff status, the agent and the
+        queue position now. What a channel that renders the conversation itself (the website widget) reads,
+        once to restore it and then again and again for an agent's replies."""
+        c = self.components
+        conversation = c.sessions.get(session_id)
+        messages = c.sessions.messages_after(session_id, max(0, int(after)))
+        position = c.sessions.queue_position(session_id) if conversation.status == WAITING else None
+        ratings = c.feedback.ratings(session_id) if any(m.role in ("assistant", "agent") for m in messages) else {}
+        return customer_view(conversation, messages, position, ratings, c.answerer.policy)
 
     # -- agents -------------------------------------------------------------------------------------------
 
@@ -306,12 +325,37 @@ class KefuService:
             return self._api_keys
 
     @action(ADMIN, "create API keys", audit="create_key")
-    def create_key(self, role: str, label: str | None = None, actor: Principal = LOCAL_OPERATOR) -> NewKey:
-        return self.api_keys.create(role, label)
+    def create_key(self, role: str, label: str | None = None, origins: Sequence[str] | None = None,
+                   actor: Principal = LOCAL_OPERATOR) -> NewKey:  # fmt: skip
+        """A key of `role`, or (role `widget`) the website widget's publishable key for the web `origins` given."""
+        return self.api_keys.create(role, label, origins)
 
     @action(ADMIN, "see API keys")
     def keys(self, actor: Principal = LOCAL_OPERATOR) -> list[KeyRecord]:
         return self.api_keys.list()
+
+    @property
+    def visitors(self) -> Visitors:
+        """The website widget's visitors (`app.access.visitors`)."""
+        keys = self.api_keys
+        with self._lock:
+            if self._visitors is None:
+                c, w = self.components, self.settings.widget
+                self._visitors = Visitors(keys, c.audit, c.visitor_secret, w.widget_visitors_per_minute, w.widget_visitor_days)
+            return self._visitors
+
+    def widget_visitor(self, key: str, origin: str | None, client: str = "") -> VisitorPass:
+        """Start a website visitor on a page of `origin` with the site's widget key: not an action, any browser
+        on the key's origins may (rate-limited per client address)."""
+        return self.visitors.start(key, origin, client)
+
+    def visitor_principal(self, token: str, origin: str | None) -> Principal:
+        """Who a visitor token stands for on a page of `origin` (checked on every request of the widget)."""
+        return self.visitors.principal(token, origin)
+
+    def widget_origin_known(self, origin: str | None) -> bool:
+        """Whether an active widget key names `origin` (what the widget routes' CORS answers)."""
+        return self.visitors.origin_known(origin)
 
     @action(ADMIN, "revoke API keys", audit="revoke_key")
     def revoke_key(self, which: str, actor: Principal = LOCAL_OPERATOR) -> KeyRecord:
