@@ -138,10 +138,12 @@ def answered(access: Acting, answer) -> dict[str, Any]:
     """What the widget is told when a reply is done: the answer's ids and state, and the stored messages of the
     turn as the visitor is shown them (sources, ratings) to replace what it drew while the text streamed."""
     ids = [i for i in (answer.question_id, answer.message_id) if i]
-    view = access.updates(answer.session_id, min(ids) - 1) if ids else None
+    view = access.updates(answer.session_id, min(ids) - 1 if ids else 0).to_dict()
+    if not ids:  # nothing was stored (asking again for a person): the state alone
+        view["messages"] = []
     shown = {"session_id": answer.session_id, "message_id": answer.message_id, "question_id": answer.question_id,
              "status": answer.status, "mode": answer.mode, "text": answer.answer}  # fmt: skip
-    return {"answer": shown, **(view.to_dict() if view is not None else {"messages": []})}
+    return {"answer": shown, **view}
 
 
 @router.post(f"{PREFIX}/ask", summary="A visitor's message, answered as server-sent events")

@@ -114,7 +114,7 @@ def test_what_a_visitor_is_shown_passes_the_output_policy():
 
     conversation = ConversationRecord("c1", "with_agent", "", "", agent="anna")
     source = {"title": "Returns <b>policy</b>", "section": "Window", "source": "/srv/kb/returns.md", "page": 2,
-              "text": "Items may be returned within 30 days. ![x](https://evil.example/p.png)", "score": 0.9,
+              "text": "Items may be returned within **30 days**. ![x](https://evil.example/p.png)", "score": 0.9,
               "chunk_id": "abc"}  # fmt: skip
     messages = [
         MessageRecord(1, "c1", "user", "<b>hi</b> there"),
@@ -262,6 +262,8 @@ def test_an_agents_reply_arrives_on_the_live_stream(server, monkeypatch):
     assert handed["status"] == "waiting_agent" and handed["queue_position"] >= 1
     assert handed["messages"][-1]["role"] == "assistant" and re.search(r"[\u4e00-\u9fff]", handed["messages"][-1]["text"])
     after = handed["messages"][-1]["id"]
+    again = post(server, "/widget/v1/handoff", {"session_id": session}, token).json()  # asked twice: the state, nothing stored
+    assert again["messages"] == [] and again["status"] == "waiting_agent" and again["answer"]["message_id"] is None
 
     received, failed = [], []
 

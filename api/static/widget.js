@@ -151,7 +151,7 @@
     svg.setAttribute("aria-hidden", "true");
     svg.setAttribute("focusable", "false");
     p.setAttribute("d", path);
-    if (flip) p.setAttribute("transform", "rotate(180 12 12)");
+    if (flip) p.setAttribute("transform", "matrix(1 0 0 -1 0 24)");
     svg.appendChild(p);
     return svg;
   }

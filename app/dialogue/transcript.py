@@ -6,8 +6,8 @@ each message as plain data whose text has passed the output policy, and the conv
   customer's own words are shown as stored (personal data masked). A channel renders the text as text, never
   as HTML.
 - Sources: numbered as the answer cites them (`[1]` is the first), each with what a citation chip shows (title,
-  section, page, the public name of the source) and the passage, through the policy and clipped; never scores,
-  chunk ids or server paths.
+  section, page, the public name of the source) and the passage as plain text (Markdown emphasis dropped),
+  through the policy and clipped; never scores, chunk ids or server paths.
 - Ratings: which messages may be rated (an answer from the knowledge base or an agent's reply; not a holding
   reply, a greeting or a note) and the customer's latest rating of each.
 - State: the handoff status, the agent's name while one is with the customer, and the queue position while
@@ -16,6 +16,7 @@ each message as plain data whose text has passed the output policy, and the conv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from app.guardrails.output_policy import OutputPolicy, public_source
 
 MAX_PASSAGE_CHARS = 1200
 MAX_TEXT_CHARS = 8000
+_EMPHASIS = re.compile(r"\*\*|__|`")  # a passage is shown as plain text: its Markdown emphasis would show as marks
 
 
 @dataclass
@@ -55,7 +57,7 @@ def rateable(role: str, mode: str | None) -> bool:
 def visible_sources(sources: Sequence[Mapping[str, Any]], policy: OutputPolicy) -> list[dict[str, Any]]:
     shown = []
     for number, source in enumerate(sources, start=1):
-        text = " ".join(str(source.get("text") or "").split())
+        text = _EMPHASIS.sub("", " ".join(str(source.get("text") or "").split()))
         shown.append({
             "n": number,
             "title": policy.apply(str(source.get("title") or source.get("doc_id") or "")).text,
