@@ -309,3 +309,27 @@ def test_messages_are_limited_per_visitor_not_per_address(server):
     assert limited.headers["access-control-allow-origin"] == SHOP  # the widget can read why
     streamed, _ = ask(server, patient, "Hello")  # the same address, another visitor
     assert streamed
+
+
+def test_revoking_the_key_ends_its_visitors_live_streams(server, monkeypatch):
+    for name, value in server.env.items():
+        monkeypatch.setenv(name, value)
+    output = kefu("keys", "create", "--role", "widget", "--origin", SHOP, "--label", "short-lived")
+    key, prefix = output.strip().splitlines()[-1], re.search(r"prefix ([0-9a-f]{8})", output).group(1)
+    token = new_visitor(server, key)
+    handed = post(server, "/widget/v1/handoff", {"language": "en"}, token).json()  # a new conversation, handed over
+    session = handed["session_id"]
+    assert handed["status"] == "waiting_agent" and handed["answer"]["session_id"] == session
+
+    lines: list[str] = []
+    with httpx.stream("POST", server.url + "/widget/v1/events", json={"session_id": session},
+                      headers={"Origin": SHOP, "Authorization": f"Bearer {token}"}, timeout=60) as response:  # fmt: skip
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith("data: {") and len(lines) < 3:
+                kefu("keys", "revoke", prefix)
+            if line == "data: [DONE]":
+                break
+    errors = [json.loads(line[6:])["error"] for line in lines if line.startswith('data: {"error"')]
+    assert errors and "revoked" in errors[0]["message"]
+    assert post(server, "/widget/v1/conversation", {"session_id": session}, token).status_code == 401

@@ -88,7 +88,7 @@ def watched_page(browser, language, requests, console):  # noqa: F811 - the fixt
     return page
 
 
-def test_a_shop_embeds_the_widget_and_a_visitor_gets_answers_and_an_agent(kefu_and_shop, browser, tmp_path, monkeypatch):  # noqa: F811
+def test_a_shop_embeds_the_widget_and_a_visitor_gets_answers_and_an_agent(browser, kefu_and_shop, tmp_path, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect
 
     kefu_url, shop, unnamed, env = kefu_and_shop
