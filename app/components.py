@@ -1,8 +1,8 @@
 """Components: the long-lived parts Kefu works with, built from `Settings` the first time each is needed.
 
 Each component (analyzer, embedder, store, retriever, database, users, generator, rewriter, intent classifier,
-answerer, dialogue manager) is built once, under its own lock: two threads asking at once get the same object,
-and nothing loads twice (a model load takes seconds and gigabytes). A component that is never asked for is
+answerer, dialogue manager, the website widget's visitors) is built once, under its own lock: two threads
+asking at once get the same object, and nothing loads twice (a model load takes seconds and gigabytes). A component that is never asked for is
 never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become each layer's
 own configuration here and only here. Nothing in this module answers, ingests or renders: `app.services`
 composes these into what front ends call.
@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app import metrics
+from app.access.api_keys import ApiKeys
 from app.access.audit import AuditLog
 from app.access.limits import RateLimiter
 from app.access.users import UserStore
+from app.access.visitors import Visitors
 from app.answering.answerer import Answerer
 from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
 from app.answering.rewriting import HeuristicRewriter, ModelRewriter
@@ -320,17 +322,19 @@ class Components:
         return _kept_in_home(self.settings.core.home / "canary", "kefu-" + secrets.token_hex(8))
 
     @component
-    def visitor_secret(self) -> bytes:
-        """What signs the website widget's visitor tokens: KEFU_WIDGET_SECRET, else a random secret made once and
-        kept in KEFU_HOME (readable by its owner only)."""
+    def visitors(self):
+        """The website widget's visitors (`app.access.visitors`): tokens signed with KEFU_WIDGET_SECRET, else with a
+        random secret made once and kept in KEFU_HOME (readable by its owner only)."""
 
         given = self.settings.secrets.widget_secret
         if given is not None:
-            value = given.get_secret_value()
-            if len(value) < 16:
+            secret = given.get_secret_value().encode("utf-8")
+            if len(secret) < 16:
                 raise ConfigError("KEFU_WIDGET_SECRET is too short: give at least 16 characters (e.g. `openssl rand -hex 32`)")
-            return value.encode("utf-8")
-        return _kept_in_home(self.settings.core.home / "visitor-secret", secrets.token_hex(32)).encode("ascii")
+        else:
+            secret = _kept_in_home(self.settings.core.home / "visitor-secret", secrets.token_hex(32)).encode("ascii")
+        w = self.settings.widget
+        return Visitors(ApiKeys(self.database), self.audit, secret, w.widget_visitors_per_minute, w.widget_visitor_days)
 
     def generator_config(self):
 

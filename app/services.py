@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.access.api_keys import ApiKeys, KeyRecord, NewKey
 from app.access.auth import ADMIN, AGENT, CUSTOMER, LOCAL_OPERATOR, PermissionDenied, Principal, owner_id
 from app.access.gate import Acting, Gate, acting_as, action
 from app.access.users import SignIn, UserRecord
-from app.access.visitors import VisitorPass, Visitors
+from app.access.visitors import VisitorPass
 from app.answering.answerer import Reply, checked_question
 from app.answering.batch import BatchProgress, Table, UploadedBatch, answer_upload, preview_upload
 from app.answering.rules import Answer
@@ -46,6 +46,9 @@ from app.warmup import WarmUp
 from rag.indexing import embed_readable
 from rag.retrieval import HybridRetriever, SearchHit
 from rag.store import DocumentInfo, SearchFilter, doc_id_of
+
+if TYPE_CHECKING:  # the crawler loads only when a site is crawled or listed (`KefuService._sites`)
+    from app.knowledge.sites import SiteIngestion, SiteRecord
 
 __all__ = ["KefuService", "IngestProgress", "IngestReport"]
 
@@ -71,6 +74,11 @@ def _erased(entry, counts: dict[str, Any]) -> None:
     entry.verdicts = {k: v for k, v in counts.items() if k != "sessions"}
 
 
+def _is_url(value: object) -> bool:
+    """Whether an ingest argument names a website rather than a file or folder."""
+    return str(value).strip().lower().startswith(("http://", "https://"))
+
+
 class KefuService:
     def __init__(self, settings: Settings | None = None):
         self.components = Components(settings)
@@ -81,7 +89,7 @@ class KefuService:
         self.gate = Gate(lambda: c.audit, lambda: c.limiter, lambda: c.sessions, lambda m: c.sessions.message(m).conversation_id)
         self._warm_up: WarmUp | None = None
         self._api_keys: ApiKeys | None = None
-        self._visitors: Visitors | None = None
+        self._site_ingestion: SiteIngestion | None = None
         self._lock = threading.Lock()  # the three above are set once
 
     def acting_as(self, principal: Principal) -> Acting:
@@ -92,8 +100,16 @@ class KefuService:
 
     @action(ADMIN, "add documents", audit="ingest")
     def ingest(self, paths, actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
-        """See `Ingestion.ingest`: prune, on_file, on_progress, collection, audience."""
-        return self.ingestion.ingest(paths, **options)
+        """Files and folders (`Ingestion.ingest`) and websites (arguments that are http(s) URLs: each crawled by
+        `SiteIngestion.ingest` and kept in the list of sites), in one report. Options: prune, on_file,
+        on_progress, collection, audience."""
+        paths = list(paths)
+        urls = [str(p) for p in paths if _is_url(p)]
+        files = [p for p in paths if not _is_url(p)]
+        report = self.ingestion.ingest(files, **options) if files or not urls else IngestReport()
+        for url in urls:
+            report.merge(self._sites().ingest(url, added_by=actor.name, **options))
+        return report
 
     @action(ADMIN, "upload documents", audit="upload")
     def ingest_uploads(self, uploads: Sequence[tuple[str, bytes]], actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
@@ -102,6 +118,47 @@ class KefuService:
         if len(uploads) > limit:
             raise InputError(f"{len(uploads)} files in one upload; the limit is {limit} (KEFU_MAX_UPLOAD_FILES)")
         return self.ingestion.ingest_uploads(uploads, **options)
+
+    # -- websites -----------------------------------------------------------------------------------------
+
+    @action(ADMIN, "add a website", audit="add_site")
+    def add_site(self, url: str, actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
+        """Crawl one website into the knowledge base and keep it (`SiteIngestion.ingest`; options: prune, on_file,
+        on_progress, collection, audience). Only an http(s) address: never a path on the server."""
+        if not _is_url(url):
+            raise InputError(f"{url!r} is not a web address: give one starting with http:// or https://")
+        return self._sites().ingest(url.strip(), added_by=actor.name, **options)
+
+    @action(ADMIN, "see the kept websites")
+    def sites(self, actor: Principal = LOCAL_OPERATOR) -> list[SiteRecord]:
+        """The kept websites (`kefu sources list`)."""
+        return self._sites().sites.all()
+
+    @action(ADMIN, "re-sync websites", audit="sync_sites")
+    def sync_sites(self, prune: bool = False, actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
+        """Re-crawl every kept site with its own labels (`kefu sources sync`); options: on_file, on_progress."""
+        return self._sites().sync(prune=prune, **options)
+
+    @action(ADMIN, "re-sync a website", audit="sync_sites")
+    def sync_site(self, url: str, prune: bool = False, actor: Principal = LOCAL_OPERATOR, **options) -> IngestReport:
+        """Re-crawl one kept site with its own collection and audience; options: on_file, on_progress."""
+        site = self._sites().sites.get(url)
+        return self._sites().ingest(site.url, prune, collection=site.collection, audience=site.audience,
+                                    added_by=site.added_by, **options)  # fmt: skip
+
+    @action(ADMIN, "remove a website", audit="remove_site")
+    def remove_site(self, url: str, delete_documents: bool = False, actor: Principal = LOCAL_OPERATOR) -> tuple[SiteRecord, int]:
+        """Stop keeping a site; with delete_documents, delete its pages too. (record, pages deleted)"""
+        return self._sites().remove(url, delete_documents)
+
+    def _sites(self) -> SiteIngestion:
+        with self._lock:
+            if self._site_ingestion is None:
+                # Here, not at the top: the crawler's HTTP stack loads only when a site is crawled or listed.
+                from app.knowledge.sites import SiteIngestion, SiteList
+
+                self._site_ingestion = SiteIngestion(self.ingestion, lambda: SiteList(self.components.database))
+            return self._site_ingestion
 
     # -- search -------------------------------------------------------------------------------------------
 
@@ -209,10 +266,9 @@ class KefuService:
 
     @action(CUSTOMER, "read a conversation", conversation="session_id")
     def updates(self, session_id: str, after: int = 0, actor: Principal = LOCAL_OPERATOR) -> CustomerView:
-        """The conversation as its customer is shown it (`app.dialogue.transcript`): the messages after message
-        `after` (every message from 0), through the output policy, with the handoff status, the agent and the
-        queue position now. What a channel that renders the conversation itself (the website widget) reads,
-        once to restore it and then again and again for an agent's replies."""
+        """The conversation as its customer is shown it (`app.dialogue.transcript`): its messages after message
+        `after`, through the output policy, and its handoff status, agent and queue position now. What the website
+        widget reads to restore a conversation, and again and again for an agent's replies."""
         c = self.components
         conversation = c.sessions.get(session_id)
         messages = c.sessions.messages_after(session_id, max(0, int(after)))
@@ -334,28 +390,18 @@ class KefuService:
     def keys(self, actor: Principal = LOCAL_OPERATOR) -> list[KeyRecord]:
         return self.api_keys.list()
 
-    @property
-    def visitors(self) -> Visitors:
-        """The website widget's visitors (`app.access.visitors`)."""
-        keys = self.api_keys
-        with self._lock:
-            if self._visitors is None:
-                c, w = self.components, self.settings.widget
-                self._visitors = Visitors(keys, c.audit, c.visitor_secret, w.widget_visitors_per_minute, w.widget_visitor_days)
-            return self._visitors
-
     def widget_visitor(self, key: str, origin: str | None, client: str = "") -> VisitorPass:
         """Start a website visitor on a page of `origin` with the site's widget key: not an action, any browser
         on the key's origins may (rate-limited per client address)."""
-        return self.visitors.start(key, origin, client)
+        return self.components.visitors.start(key, origin, client)
 
     def visitor_principal(self, token: str, origin: str | None) -> Principal:
         """Who a visitor token stands for on a page of `origin` (checked on every request of the widget)."""
-        return self.visitors.principal(token, origin)
+        return self.components.visitors.principal(token, origin)
 
     def widget_origin_known(self, origin: str | None) -> bool:
         """Whether an active widget key names `origin` (what the widget routes' CORS answers)."""
-        return self.visitors.origin_known(origin)
+        return self.components.visitors.origin_known(origin)
 
     @action(ADMIN, "revoke API keys", audit="revoke_key")
     def revoke_key(self, which: str, actor: Principal = LOCAL_OPERATOR) -> KeyRecord:
@@ -421,7 +467,8 @@ class KefuService:
 
     # -- privacy and audit --------------------------------------------------------------------------------
 
-    @action(CUSTOMER, "erase a conversation", staff=ADMIN, conversation="session_id", audit="erase", record=_erased)
+    @action(CUSTOMER, "erase a conversation", staff=ADMIN, conversation="session_id", names_conversation=False, audit="erase",
+            record=_erased)  # fmt: skip
     def erase(self, session_id: str | None = None, customer_id: str | None = None, actor: Principal = LOCAL_OPERATOR) -> dict[str, Any]:
         """Remove a conversation, or every conversation of a customer, with all that refers to them. A customer
         may erase a conversation of theirs; agents may not erase; admins may erase any."""

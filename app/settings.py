@@ -136,6 +136,23 @@ class IngestSettings(_Group):
     max_zip_ratio: int = Field(100, ge=1, description="Highest compression ratio a DOCX/XLSX may have (ZIP-bomb guard).")
 
 
+class CrawlSettings(_Group):
+    crawl_max_pages: int = Field(1000, ge=1, description="Most pages one crawl of a website visits (`kefu ingest https://...`).")
+    crawl_max_depth: int = Field(10, ge=0, description="Most links followed from a site's start page (sitemap pages count as one).")
+    crawl_max_page_mb: float = Field(
+        10.0, gt=0, description="Largest page or sitemap a crawl reads, in MB after decompression; a larger one fails."
+    )
+    crawl_max_seconds: float = Field(3600.0, gt=0, description="Longest one crawl of a site may run; then it stops, reported incomplete.")
+    crawl_timeout: float = Field(30.0, gt=0, description="Seconds one page may take to arrive, body included, before it fails.")
+    crawl_delay: float = Field(
+        1.0, ge=0, description="Least seconds between two requests to a site (its robots.txt Crawl-delay, if longer, wins)."
+    )
+    crawl_user_agent: str = Field(
+        "KefuBot/0.1 (+Kefu customer-service assistant; self-hosted)",
+        description="User-Agent the crawler sends; robots.txt groups for `KefuBot` apply. Add a contact URL for site owners.",
+    )
+
+
 class RetrievalSettings(_Group):
     candidates: int = Field(100, ge=1, description="Chunks taken from each of BM25 and dense search before fusion.")
     rrf_k: float = Field(60.0, ge=0, description="Reciprocal rank fusion constant k (score = sum of 1/(k + rank)).")
@@ -448,6 +465,7 @@ class Settings(BaseModel):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)

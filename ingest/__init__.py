@@ -1,1 +1,1 @@
-"""Ingest: files in, documents and chunks out (loaders, limits, chunking)."""
+"""Ingest: files in, documents and chunks out (loaders, limits, chunking); websites too (`ingest.crawl`)."""

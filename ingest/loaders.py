@@ -37,6 +37,7 @@ class LoadOptions:
     FAQ column names, and the parse limits."""
 
     source: str | None = None  # shown in citations and the basis of document ids; default: the path
+    extension: str | None = None  # the format to read (".html") when the name does not say (a web page's URL)
     question_column: str | None = None
     answer_column: str | None = None
     limits: Limits = field(default_factory=Limits)
@@ -49,6 +50,10 @@ class LoadOptions:
 
     def name_for(self, path: Path) -> str:
         return Path(self.source).name if self.source else path.name
+
+    def format_for(self, path: Path) -> str:
+        """The name whose extension picks the loader: the extension given, else the file's own name."""
+        return f"document{self.extension}" if self.extension else self.name_for(path)
 
 
 # Column names accepted for FAQ sheets, compared case-insensitively after trimming.

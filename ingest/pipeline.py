@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest.chunking import CountTokens, approximate_token_count, chunk_document
@@ -90,9 +90,12 @@ class FileLoader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, path: Path, source: str | None = None) -> list[Document]:
-        """Parse and chunk one file; LoadError says why it cannot be indexed."""
-        options = self.load_options if source is None else _with_source(self.load_options, source)
+    def load(self, path: Path, source: str | None = None, extension: str | None = None) -> list[Document]:
+        """Parse and chunk one file (read as `extension` when given, else by its name); LoadError says why it
+        cannot be indexed."""
+        options = self.load_options if source is None else replace(self.load_options, source=source)
+        if extension is not None:
+            options = replace(options, extension=extension)
         name = options.name_for(path)
         try:
             check_size(path, options.limits)
@@ -111,12 +114,6 @@ class FileLoader:
     def close(self) -> None:
         if self._sandbox is not None:
             self._sandbox.close()
-
-
-def _with_source(options: LoadOptions, source: str) -> LoadOptions:
-    from dataclasses import replace
-
-    return replace(options, source=source)
 
 
 _UNSAFE_NAME_RE = re.compile(r"[^\w.\- ]+", re.UNICODE)

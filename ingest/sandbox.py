@@ -167,9 +167,9 @@ class ParserSandbox:
 
 def parse_in_process(path: Path, options: LoadOptions) -> list[Document]:
     """What the worker does for one request (also usable directly, without isolation)."""
-    loader = loader_for(options.name_for(path))
+    loader = loader_for(options.format_for(path))
     if loader is None:
-        raise LoadError(f"unsupported file type {Path(options.name_for(path)).suffix or '(none)'!r}")
+        raise LoadError(f"unsupported file type {Path(options.format_for(path)).suffix or '(none)'!r}")
     try:
         return loader(path, options)
     except LoadError:

@@ -2,18 +2,8 @@
 
 import pytest
 
-from app.answering.rules import (
-    MODE_ABSTAIN,
-    MODE_EXTRACTIVE,
-    MODE_FAQ,
-    best_excerpt,
-    coverage,
-    extractive,
-    idf_weights,
-    judge,
-    logical_lines,
-    plan,
-)
+from app.answering.excerpts import best_excerpt, logical_lines
+from app.answering.rules import MODE_ABSTAIN, MODE_EXTRACTIVE, MODE_FAQ, coverage, extractive, idf_weights, judge, plan
 from ingest.cjk import has_cjk
 from ingest.documents import KIND_FAQ, KIND_TEXT
 from rag.analysis import Analyzer

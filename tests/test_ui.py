@@ -31,6 +31,7 @@ def service(kb_home, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KEFU_HOME", str(home))
         patch.setenv("KEFU_DATABASE_URL", f"sqlite:///{home / 'ui.db'}")
+        patch.setenv("KEFU_CRAWL_DELAY", "0")  # the website test crawls a local site: no politeness pause needed
         load_settings()
         get_service.clear()
         shared = get_service()
@@ -297,6 +298,38 @@ def test_the_knowledge_base_page_uploads_tests_retrieval_and_deletes(service):
     button(at, "Delete 1 document").click().run()
     assert not at.exception and int(at.metric[0].value) == documents
     assert "Store hours" not in set(at.dataframe[0].value["title"])
+
+
+def test_the_knowledge_base_page_adds_resyncs_and_removes_a_website_whose_pages_answers_link_to(service):
+    from web_site import Site, article
+
+    with Site() as site:
+        site.page("/help/", article("Acme help", "Welcome to the help centre.", ["/help/kettles"]))
+        site.page("/help/kettles", article("Kettle warranty", "Every Acme kettle carries a seven-year warranty on its "
+                                           "heating element."), etag='"k1"')  # fmt: skip
+        at = sign_in("root", "app_pages/knowledge_base.py")
+        next(t for t in at.text_input if t.label == "Website address").input(site.url + "/help/")
+        button(at, "Crawl and index").click().run()
+        assert not at.exception, at.exception
+        assert at.success[0].value.startswith("2 indexed, 0 unchanged, 0 failed")
+        assert set(at.dataframe[0].value["page"]) == {site.url + "/help/", site.url + "/help/kettles"}
+        (kept,) = service.sites()
+        assert kept.url == site.url + "/help/" and kept.added_by == "root"
+
+        at.run()  # the kept site is listed; re-syncing writes nothing
+        assert list(next(d for d in at.dataframe if "site" in d.value.columns).value["site"]) == [site.url + "/help/"]
+        button(at, "Re-sync").click().run()
+        assert not at.exception and at.success[0].value.startswith("0 indexed, 2 unchanged, 0 failed")
+
+        # A customer's answer cites the page, and its chip opens it.
+        chat = ask(run_app(), "How long is the warranty on a kettle's heating element?")
+        links = [b.proto.url for b in chat.get("link_button")]
+        assert site.url + "/help/kettles" in links
+
+        at = sign_in("root", "app_pages/knowledge_base.py")
+        button(at, "Remove the site and its pages").click().run()
+        assert not at.exception and service.sites() == []
+        assert not any(d.source.startswith(site.url) for d in service.documents())
 
 
 def test_the_insights_page_shows_what_happened(service):

@@ -65,6 +65,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "mode_handoff": {"en": "Handed over to a human agent", "zh": "已转人工"},
     "mode_smalltalk": {"en": "Small talk", "zh": "寒暄"},
     "page": {"en": "page {page}", "zh": "第 {page} 页"},
+    "open_page": {"en": "Open the page", "zh": "打开原网页"},
     "sources": {"en": "Sources", "zh": "来源"},
 }
 

@@ -29,6 +29,9 @@ _LINK = re.compile(r"(?<!\\)\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
 _HTML = re.compile(r"<")
 _DOLLAR = re.compile(r"(?<!\\)\$")
 _DIRECTIVE = re.compile(r":(?=[A-Za-z/-]+[\[:])")
+# A crawled page's source: an http(s) URL in canonical form (`ingest.crawl.urls`): only characters a URL may hold
+# unescaped (RFC 3986), so no quote, angle bracket, backslash or space.
+_WEB_ADDRESS = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*)?")
 
 
 def escape_markdown(text: str) -> str:
@@ -85,13 +88,26 @@ def _known_modes() -> set[str]:
     return {k for k in TEXTS if k.startswith("mode_")}
 
 
+def page_url(source: Mapping[str, Any]) -> str | None:
+    """The web address of a passage crawled from the company's site (its source is the page's canonical URL), or
+    None for a file. The one outside link a customer may follow: it opens the page the answer quoted."""
+    value = str(source.get("source") or "")
+    if _WEB_ADDRESS.fullmatch(value):
+        return value
+    return None
+
+
 def render_passage(number: int, source: Mapping[str, Any]) -> None:
-    """One cited passage: title, section, page, where it comes from, and the passage text."""
+    """One cited passage: title, section, page, where it comes from, and the passage text; a link to the web page
+    for a passage from the company's site."""
     st.markdown(f"**[{number}] {escape_markdown(source.get('title') or source.get('doc_id', ''))}**")
     where = [str(source.get("section") or ""), t("page", page=source["page"]) if source.get("page") else "",
              str(source.get("source") or "")]  # fmt: skip
     st.caption(escape_markdown(" · ".join(w for w in where if w)))
     st.markdown("> " + escape_markdown(excerpt(source)))
+    url = page_url(source)
+    if url:
+        st.link_button(t("open_page"), url)
 
 
 def render_citations(sources: Sequence[Mapping[str, Any]]) -> None:

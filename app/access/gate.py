@@ -55,6 +55,7 @@ class Rule:
     new_conversation: bool = False  # a conversation id nobody holds yet may be given (it is created)
     owned_on_load: bool = False  # the method checks ownership where it reads the conversation (one read for both)
     message: str | None = None  # the argument naming a message whose conversation the caller must own
+    names_conversation: bool = True  # False: the record does not name it (an erasure leaves no trace of what it erased)
     prompt: Callable[[Mapping[str, Any]], int] | None = None  # the prompt's length, for the record
     record: Callable[[AuditEntry, Any], None] | None = None  # fills the record from the result
 
@@ -111,7 +112,8 @@ class Gate:
             return method(*bound.args, **bound.kwargs)
 
         name = rule.audit(args) if callable(rule.audit) else rule.audit
-        entry = AuditEntry(name, actor, session_id, prompt_chars=rule.prompt(args) if rule.prompt else None)
+        named = session_id if rule.names_conversation else None
+        entry = AuditEntry(name, actor, named, prompt_chars=rule.prompt(args) if rule.prompt else None)
         started = time.perf_counter()
 
         def record() -> None:

@@ -62,6 +62,7 @@ class Grounded:
     chosen: list[Judged]
     query_terms: list[str]
     weights: dict[str, float]
+    focus: tuple[str, ...] = ()  # the product the conversation is about, when one is named
 
     def passages(self) -> list[Passage]:
         out = []
@@ -236,6 +237,8 @@ class Answerer:
                 retry = self._decide([wider.query], [language], filters)[0]
                 if not _abstained(retry):
                     rewrite, outcome = wider, retry
+        if isinstance(outcome, Grounded) and slots and slots.get("product"):
+            outcome.focus = (str(slots["product"]),)
         return Decision(question, rewrite, language, outcome, started)
 
     def write(self, decision: Decision, history: Sequence[HistoryItem] = ()) -> Reply:
@@ -296,7 +299,8 @@ class Answerer:
 
     def _extractive(self, g: Grounded) -> Answer:
         """The extractive answer, as a customer may see it."""
-        return self.for_customer(answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms))
+        return self.for_customer(answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms,
+                                                      g.question, g.focus))  # fmt: skip
 
     def _prompt(self, grounded: Grounded, history: Sequence[HistoryItem], generator: Generator) -> Prompt:
         budget = generator.context_tokens - self.max_new_tokens

@@ -14,14 +14,28 @@ from app.errors import InputError
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--prune", is_flag=True, help="Also delete documents whose files under these paths are gone.")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--prune", is_flag=True, help="Also delete documents whose files under these paths (or pages of these sites) are gone.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-file report as JSON.")
 @click.option("--collection", default="default", show_default=True, help="Collection the documents belong to (a search filter).")
 @click.option("--audience", default="public", show_default=True, help="Who may see them; answers quote only KEFU_ANSWER_AUDIENCES.")
-def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str, audience: str) -> None:
-    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store."""
+def ingest(paths: tuple[str, ...], prune: bool, as_json: bool, collection: str, audience: str) -> None:
+    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store, and
+    crawl websites given as http(s):// URLs (kept in `kefu sources list`)."""
     service = get_service()
+    targets = [p if p.lower().startswith(("http://", "https://")) else Path(p) for p in paths]
+    report = show_report(
+        lambda on_file, bar: service.ingest(targets, prune=prune, on_file=on_file, on_progress=bar.files,
+                                            collection=collection, audience=audience),
+        as_json, prune,
+    )  # fmt: skip
+    if report.summary["failed"]:
+        sys.exit(1)
+
+
+def show_report(run, as_json: bool, prune: bool):
+    """Run an ingest (`run(on_file, bar)`), printing each file or page as it is done (or the JSON report at the
+    end), what was pruned, each crawl's summary and the totals; returns the report."""
     status_colour = {"indexed": "green", "unchanged": None, "failed": "red", "skipped": "yellow"}
     bar = ProgressBar()
 
@@ -38,25 +52,29 @@ def ingest(paths: tuple[Path, ...], prune: bool, as_json: bool, collection: str,
         click.secho(line, fg=status_colour.get(result.status))
 
     try:
-        report = service.ingest(
-            paths, prune=prune, on_file=show, on_progress=bar.files, collection=collection, audience=audience
-        )
+        report = run(show, bar)
     finally:
         bar.clear()
     if as_json:
         print_json(report.to_dict())
-    else:
-        for doc_id in report.pruned:
-            click.secho(f"pruned    {doc_id}  (its file is gone)", fg="yellow")
-        s = report.summary
-        click.echo(
-            f"{s['files']} files: {s['indexed']} indexed, {s['unchanged']} unchanged, {s['failed']} failed, "
-            f"{s['skipped']} skipped; {s['documents']} documents, {s['chunks']} chunks written"
-            + (f"; {s['pruned']} pruned" if prune else "")
-            + f" in {s['seconds']} s"
-        )
-    if report.summary["failed"]:
-        sys.exit(1)
+        return report
+    for doc_id in report.pruned:
+        click.secho(f"pruned    {doc_id}  (its file or page is gone)", fg="yellow")
+    for site in report.sites:
+        state = "complete" if site["complete"] else f"incomplete: {site['stopped']}"
+        click.echo(f"crawled   {site['scope']}  ({site['requests']} requests, {state})")
+        for note in site["notes"]:
+            click.secho(f"          {note}", fg="yellow")
+    s = report.summary
+    pages = sum(site["pages"] for site in report.sites)
+    noun = "files" if not pages else "pages" if pages == s["files"] else "files and pages"
+    click.echo(
+        f"{s['files']} {noun}: {s['indexed']} indexed, {s['unchanged']} unchanged, {s['failed']} failed, "
+        f"{s['skipped']} skipped; {s['documents']} documents, {s['chunks']} chunks written"
+        + (f"; {s['pruned']} pruned" if prune else "")
+        + f" in {s['seconds']} s"
+    )
+    return report
 
 
 # -- search -------------------------------------------------------------------------------------------------

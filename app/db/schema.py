@@ -12,6 +12,7 @@ migrations in `app/db/migrations/versions` (one per change, in order); these cla
   the web origins it may be used from).
 - `audit_log`: one record per turn and per privileged action (sizes and verdicts, never text).
 - `login_failures`: failed sign-ins, for rate limiting by user and by client.
+- `sites`: the websites crawled into the knowledge base (`app.knowledge.sites`), with their labels and last sync.
 """
 
 from __future__ import annotations
@@ -147,3 +148,16 @@ class LoginFailure(Base):
     user_name: Mapped[str] = mapped_column(String(64))
     client: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)  # the canonical start URL
+    collection: Mapped[str] = mapped_column(String(64))
+    audience: Mapped[str] = mapped_column(String(64))
+    added_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_sync: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the report's summary, the crawl's

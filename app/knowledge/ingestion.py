@@ -45,9 +45,10 @@ FileJob = tuple[Path, str | None, str | None]
 
 @dataclass
 class IngestReport:
-    files: list[FileResult] = field(default_factory=list)
+    files: list[FileResult] = field(default_factory=list)  # one per file, or per page of a crawled site
     pruned: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    sites: list[dict[str, Any]] = field(default_factory=list)  # one crawl summary per site crawled
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -64,7 +65,15 @@ class IngestReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"files": [f.to_dict() for f in self.files], "pruned": self.pruned, "summary": self.summary}
+        out = {"files": [f.to_dict() for f in self.files], "pruned": self.pruned, "summary": self.summary}
+        return out | ({"sites": self.sites} if self.sites else {})
+
+    def merge(self, other: IngestReport) -> None:
+        """Add another run's results (files and sites ingested in one command)."""
+        self.files += other.files
+        self.pruned += other.pruned
+        self.sites += other.sites
+        self.seconds += other.seconds
 
 
 @dataclass
@@ -85,8 +94,9 @@ def labels(collection: str, audience: str) -> tuple[str, str]:
         raise InputError(str(exc)) from None
 
 
-class _Run:
-    """One ingest in progress: files read but not yet written wait in `pending` so writes stay large."""
+class IngestRun:
+    """One ingest in progress: files (or crawled pages) read but not yet written wait in `pending` so writes
+    stay large; `finish` reports a file that needs no write, `add` one whose documents are to be written."""
 
     def __init__(self, indexer: Indexer, delete: Callable[[list[str]], Any], total: int,
                  on_file: Callable[[FileResult], None] | None, on_progress: Callable[[IngestProgress], None] | None):  # fmt: skip
@@ -231,7 +241,7 @@ class Ingestion:
     ) -> IngestReport:
         started = time.perf_counter()
         store = self.c.store
-        run = _Run(Indexer(store, self.c.spaces, self.c.analyzer), store.delete_documents, len(jobs), on_file, on_progress)
+        run = IngestRun(Indexer(store, self.c.spaces, self.c.analyzer), store.delete_documents, len(jobs), on_file, on_progress)
         by_path = self._documents_by_path()
         with self.file_loader() as loader:
             for path, source, problem in jobs:

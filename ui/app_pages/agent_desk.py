@@ -122,9 +122,12 @@ def workspace(session_id: str) -> None:
             state[draft_key] = None
     suggestion = state.get(draft_key)
     if suggestion is not None:
-        state.setdefault(reply_key, suggestion.answer.answer)
+        state.setdefault(reply_key, suggestion.draft)
         st.markdown("**Suggested reply** to: " + escape_markdown(plain_cell(suggestion.question, 160)))
-        st.caption(f"mode {suggestion.answer.mode} · confidence {suggestion.answer.confidence or 0:.2f} · edit before sending")
+        if suggestion.draft:
+            st.caption(f"mode {suggestion.answer.mode} · confidence {suggestion.answer.confidence or 0:.2f} · edit before sending")
+        else:
+            st.caption("The knowledge base has no answer to this. The closest passages, to read before you write:")
         render_sources_list(suggestion.answer.sources)
     else:
         state.setdefault(reply_key, "")

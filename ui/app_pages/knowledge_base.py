@@ -1,6 +1,7 @@
-"""The admin page of the knowledge base: upload files (a progress bar, then each file's result), list and delete
-documents, and the retrieval test: one query's BM25, dense and fused rankings side by side, with scores and the
-chunks' text. Everything goes through the gate (`app.access.gate`) as the signed-in admin."""
+"""The admin page of the knowledge base: upload files (a progress bar, then each file's result), add a website
+(crawled there and then, every page's result shown), re-sync or remove a kept one, list and delete documents,
+and the retrieval test: one query's BM25, dense and fused rankings side by side, with scores and the chunks'
+text. Everything goes through the gate (`app.access.gate`) as the signed-in admin."""
 
 import streamlit as st
 
@@ -30,7 +31,43 @@ right.metric("Store", stats["store"])
 st.caption(escape_markdown(f"Embedding models: {', '.join(stats.get('embedding_models') or []) or 'not chosen yet'}"))
 st.caption(f"Answers are written by: **{generator['backend']}**. " + escape_markdown(generator["reason"]))
 
-upload_tab, documents_tab, test_tab = st.tabs(["Add files", "Documents", "Retrieval test"])
+upload_tab, sites_tab, documents_tab, test_tab = st.tabs(["Add files", "Websites", "Documents", "Retrieval test"])
+
+
+def run_ingest(start, unit: str) -> None:
+    """Run an ingest with a progress bar, then show its summary and each file's (or page's) result."""
+    bar = st.progress(0.0, text="Reading…")
+
+    def progress(p) -> None:
+        bar.progress(
+            min(1.0, p.files_done / max(1, p.files_total)),
+            text=f"{p.files_done}/{p.files_total} {unit} · {p.documents} documents · {p.chunks} chunks",
+        )
+
+    try:
+        report = start(progress)
+    except Exception as exc:
+        show_error(exc, staff=True)
+        return
+    bar.progress(1.0, text="Done")
+    summary = report.summary
+    st.success(
+        f"{summary['indexed']} indexed, {summary['unchanged']} unchanged, {summary['failed']} failed, "
+        f"{summary['skipped']} skipped ({summary['chunks']} chunks written in {summary['seconds']} s)"
+        + (f"; {summary['pruned']} pruned" if summary["pruned"] else "")
+    )
+    for site in report.sites:
+        if not site["complete"]:
+            st.warning(escape_markdown(f"The crawl of {site['scope']} stopped early: {site['stopped']}."))
+    st.dataframe(
+        [
+            {"": STATUS_ICONS.get(f.status, ""), unit.rstrip("s"): plain_cell(f.path), "status": f.status, "chunks": f.chunks,
+             "problem": plain_cell(f.error or "")}
+            for f in report.files
+        ],
+        hide_index=True,
+    )  # fmt: skip
+
 
 with upload_tab:
     uploads = st.file_uploader(
@@ -39,33 +76,43 @@ with upload_tab:
         accept_multiple_files=True,
     )
     if uploads and st.button("Index these files", type="primary"):
-        bar = st.progress(0.0, text="Reading files…")
+        run_ingest(lambda progress: control.ingest_uploads([(f.name, f.getvalue()) for f in uploads], on_progress=progress),
+                   "files")  # fmt: skip
 
-        def progress(p) -> None:
-            bar.progress(
-                p.files_done / max(1, p.files_total),
-                text=f"{p.files_done}/{p.files_total} files · {p.documents} documents · {p.chunks} chunks",
-            )
-
-        try:
-            report = control.ingest_uploads([(f.name, f.getvalue()) for f in uploads], on_progress=progress)
-        except Exception as exc:
-            show_error(exc, staff=True)
-        else:
-            bar.progress(1.0, text="Done")
-            summary = report.summary
-            st.success(
-                f"{summary['indexed']} indexed, {summary['unchanged']} unchanged, {summary['failed']} failed, "
-                f"{summary['skipped']} skipped ({summary['chunks']} chunks written in {summary['seconds']} s)"
-            )
-            st.dataframe(
-                [
-                    {"": STATUS_ICONS.get(f.status, ""), "file": plain_cell(f.path), "status": f.status, "chunks": f.chunks,
-                     "problem": plain_cell(f.error or "")}
-                    for f in report.files
-                ],
-                hide_index=True,
-            )  # fmt: skip
+with sites_tab:
+    st.caption("A help centre's pages: those its links and sitemap reach on the same site, under the address's path, "
+               "as robots.txt allows. Each page is one document that answers cite by its address. Re-syncing fetches "
+               "only what changed.")  # fmt: skip
+    with st.form("add_site"):
+        address = st.text_input("Website address", placeholder="https://help.example.com/hc/en-us/")
+        add = st.form_submit_button("Crawl and index", type="primary")
+    if add and address.strip():
+        run_ingest(lambda progress: control.add_site(address, on_progress=progress), "pages")
+    sites = control.sites()
+    if not sites:
+        st.info("No website is kept yet. Add one above, or run `kefu ingest https://...`.")
+    else:
+        rows = []
+        for site in sites:
+            last = (site.last_sync or {}).get("summary") or {}
+            crawl = (site.last_sync or {}).get("crawl") or {}
+            rows.append({"site": plain_cell(site.url), "collection": site.collection, "audience": site.audience,
+                         "last synced": site.last_synced_at or "", "pages": last.get("files", 0),
+                         "failed": last.get("failed", 0), "complete": bool(crawl.get("complete"))})  # fmt: skip
+        st.dataframe(rows, hide_index=True)
+        chosen = st.selectbox("Site", [site.url for site in sites], format_func=lambda u: plain_cell(u, 100))
+        prune = st.checkbox("Also delete its pages that are gone or no longer linked")
+        resync, remove = st.columns(2)
+        if resync.button("Re-sync", type="primary"):
+            run_ingest(lambda progress: control.sync_site(chosen, prune, on_progress=progress), "pages")
+        if remove.button("Remove the site and its pages"):
+            try:
+                removed, deleted = control.remove_site(chosen, delete_documents=True)
+            except Exception as exc:
+                show_error(exc, staff=True)
+            else:
+                st.success(escape_markdown(f"{removed.url} removed, with {deleted} pages."))
+                st.rerun()
 
 with documents_tab:
     documents = control.documents()

@@ -1,7 +1,7 @@
-"""m004_widget_keys: the origins a widget key may be used from.
+"""m005_widget_keys: the origins a widget key may be used from.
 
-Revision ID: 0004_widget_keys
-Revises: 0003_access
+Revision ID: 0005_widget_keys
+Revises: 0004_sites
 
 - `api_keys.origins`: for a widget key (role `widget`, `kefu keys create --role widget --origin ...`), the web
   origins (`https://shop.example`) whose pages may use it; NULL for every other key. Existing keys keep working
@@ -11,8 +11,8 @@ Revises: 0003_access
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_widget_keys"
-down_revision = "0003_access"
+revision = "0005_widget_keys"
+down_revision = "0004_sites"
 branch_labels = None
 depends_on = None
 
