@@ -1,11 +1,11 @@
 """Components: the long-lived parts Kefu works with, built from `Settings` the first time each is needed.
 
 Each component (analyzer, embedder, store, retriever, database, users, generator, rewriter, intent classifier,
-answerer, dialogue manager, the website widget's visitors) is built once, under its own lock: two threads
-asking at once get the same object, and nothing loads twice (a model load takes seconds and gigabytes). A component that is never asked for is
-never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become each layer's
-own configuration here and only here. Nothing in this module answers, ingests or renders: `app.services`
-composes these into what front ends call.
+answerer, dialogue manager, the website widget's visitors) is built once, under its own lock: two threads asking at
+once get the same object, and nothing loads twice (a model load takes seconds and gigabytes). A component that is
+never asked for is never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become
+each layer's own configuration here and only here. Nothing in this module answers, ingests or renders:
+`app.services` composes these into what front ends call.
 """
 
 from __future__ import annotations
