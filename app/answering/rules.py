@@ -260,6 +260,16 @@ def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, An
     return entry
 
 
+@dataclass(frozen=True)
+class FaqVerdict:
+    """The learned matcher's pick among a question's FAQ hits (`app.answering.faq_matching`), how sure it is (a
+    probability) and whether that is confident enough to answer with the entry directly."""
+
+    hit: SearchHit
+    confidence: float
+    confident: bool
+
+
 def plan(
     question_language: str,
     judged: Sequence[Judged],
@@ -267,15 +277,25 @@ def plan(
     min_relevance: float,
     max_sources: int,
     faq_min_multilingual_similarity: float | None = None,
+    faq_verdict: FaqVerdict | None = None,
 ) -> tuple[Answer | None, list[Judged]]:
     """The decision every answer starts with: an FAQ answer or an abstention (an Answer, no passages), or the
-    passages an answer should be written from (None, passages best first). An FAQ entry answers when its
-    `faq_confidence` reaches faq_min_similarity (the multilingual cosine is used only with its threshold)."""
+    passages an answer should be written from (None, passages best first). Given the learned matcher's
+    `faq_verdict` (`app.answering.faq_matching`), its entry answers when it is confident and no other FAQ entry answers directly;
+    otherwise an FAQ entry answers when its `faq_confidence` reaches faq_min_similarity (the multilingual cosine
+    is used only with its threshold)."""
 
     def confidence(j: Judged) -> float:
         return faq_confidence(j, faq_min_similarity, faq_min_multilingual_similarity)
 
-    faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
+    if faq_verdict is not None:
+        if faq_verdict.confident:
+            hit, sure = faq_verdict.hit, faq_verdict.confidence
+            answer = str(hit.chunk.metadata.get("answer") or hit.chunk.text)
+            return Answer(answer, MODE_FAQ, [source_entry(hit, sure)], language=question_language, confidence=sure), []
+        faqs = []  # the matcher weighed the FAQ entries and none is sure: they count as passages below
+    else:
+        faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
     same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
     best_faq = max(same_language or faqs, key=confidence, default=None)
     if best_faq is not None and confidence(best_faq) >= faq_min_similarity:

@@ -10,7 +10,8 @@ from ui import session
 from ui.rendering import escape_markdown, plain_cell, render_hit
 from ui.resources import show_error
 
-ACCEPTED = ["md", "markdown", "txt", "csv", "xlsx", "jsonl", "pdf", "docx", "html", "htm"]
+ACCEPTED = ["md", "markdown", "txt", "csv", "xlsx", "jsonl", "pdf", "docx", "html", "htm",
+            "png", "jpg", "jpeg", "tif", "tiff", "webp"]  # fmt: skip
 STATUS_ICONS = {"indexed": "✔", "unchanged": "=", "failed": "✖", "skipped": "–"}
 RANKINGS = (("lexical", "BM25", "bm25"), ("dense", "Dense (embeddings)", "cosine"), ("hybrid", "Fused (RRF)", "rrf"))
 
@@ -71,7 +72,8 @@ def run_ingest(start, unit: str) -> None:
 
 with upload_tab:
     uploads = st.file_uploader(
-        "Policies, manuals and FAQ sheets (Markdown, text, HTML, PDF, Word, FAQ CSV/Excel, JSONL)",
+        "Policies, manuals and FAQ sheets (Markdown, text, HTML, PDF, Word, FAQ CSV/Excel, JSONL), and scans "
+        "(PNG, JPEG, TIFF, WebP; read by OCR)",
         type=ACCEPTED,
         accept_multiple_files=True,
     )
