@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any
 
 import anyio
@@ -49,9 +49,10 @@ def error_event(exc: BaseException, rid: str) -> str:
 
 
 class EventStream(StreamingResponse):
-    """Server-sent events from a generator over a reply, closed (both) the moment the client leaves."""
+    """Server-sent events, stopped the moment the client leaves: a generator over a reply (both closed, in a
+    worker thread), or an async generator (closed where it waits)."""
 
-    def __init__(self, events: Generator[str, None, None], reply: Reply):
+    def __init__(self, events: Generator[str, None, None] | AsyncGenerator[str, None], reply: Reply | None = None):
         super().__init__(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self._events, self._reply = events, reply
 
@@ -72,13 +73,18 @@ class EventStream(StreamingResponse):
         finally:
             # A piece being pulled in a worker thread is finished first (anyio does not abandon it), then:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._close)
+                if isinstance(self._events, AsyncGenerator):
+                    await self._events.aclose()
+                else:
+                    await anyio.to_thread.run_sync(self._close)
 
     def _close(self) -> None:
         self._events.close()
-        self._reply.close()
+        if self._reply is not None:
+            self._reply.close()
 
 
-def stream(events: Generator[str, None, None], reply: Reply) -> StreamingResponse:
-    """`events` (a generator over `reply`) as server-sent events; both are closed when the client leaves."""
+def stream(events: Generator[str, None, None] | AsyncGenerator[str, None], reply: Reply | None = None) -> StreamingResponse:
+    """`events` as server-sent events, closed when the client leaves; with `reply` (the answer `events` reads),
+    that too, so the model stops and the turn is recorded at once."""
     return EventStream(events, reply)

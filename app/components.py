@@ -1,11 +1,11 @@
 """Components: the long-lived parts Kefu works with, built from `Settings` the first time each is needed.
 
 Each component (analyzer, embedder, store, retriever, database, users, generator, rewriter, intent classifier,
-answerer, dialogue manager) is built once, under its own lock: two threads asking at once get the same object,
-and nothing loads twice (a model load takes seconds and gigabytes). A component that is never asked for is
-never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become each layer's
-own configuration here and only here. Nothing in this module answers, ingests or renders: `app.services`
-composes these into what front ends call.
+answerer, dialogue manager, the website widget's visitors) is built once, under its own lock: two threads asking at
+once get the same object, and nothing loads twice (a model load takes seconds and gigabytes). A component that is
+never asked for is never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become
+each layer's own configuration here and only here. Nothing in this module answers, ingests or renders:
+`app.services` composes these into what front ends call.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app import metrics
+from app.access.api_keys import ApiKeys
 from app.access.audit import AuditLog
 from app.access.limits import RateLimiter
 from app.access.tokens import MIN_SECRET_BYTES, VisitorTokens, network
 from app.access.users import UserStore
+from app.access.visitors import Visitors
 from app.answering.answerer import Answerer
 from app.answering.faq_matching import LearnedFaq
 from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
@@ -345,6 +347,21 @@ class Components:
     def network(self, address: str | None) -> str:
         """An address as the audit log and the limits know it (a keyed hash)."""
         return network(self.signing_secret, address)
+
+    @component
+    def visitors(self):
+        """The website widget's visitors (`app.access.visitors`): tokens signed with KEFU_WIDGET_SECRET, else with a
+        random secret made once and kept in KEFU_HOME (readable by its owner only)."""
+
+        given = self.settings.secrets.widget_secret
+        if given is not None:
+            secret = given.get_secret_value().encode("utf-8")
+            if len(secret) < 16:
+                raise ConfigError("KEFU_WIDGET_SECRET is too short: give at least 16 characters (e.g. `openssl rand -hex 32`)")
+        else:
+            secret = _kept_in_home(self.settings.core.home / "visitor-secret", secrets.token_hex(32)).encode("ascii")
+        w = self.settings.widget
+        return Visitors(ApiKeys(self.database), self.audit, secret, w.widget_visitors_per_minute, w.widget_visitor_days)
 
     def generator_config(self):
 

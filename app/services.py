@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from app.access.auth import (
 )
 from app.access.gate import Acting, Gate, acting_as, action
 from app.access.users import SignIn, UserRecord
+from app.access.visitors import VisitorPass
 from app.answering.answerer import Reply, checked_question
 from app.answering.batch import BatchProgress, Table, UploadedBatch, answer_upload, preview_upload
 from app.answering.rules import Answer
@@ -46,7 +48,9 @@ from app.desk.insights import Insights, compute
 from app.dialogue.completions import ChatMessage, split_conversation
 from app.dialogue.feedback import FeedbackRecord
 from app.dialogue.gaps import GapGroup, group_gaps
+from app.dialogue.handoff import WAITING
 from app.dialogue.sessions import ConversationRecord, MessageRecord
+from app.dialogue.transcript import CustomerView, customer_view
 from app.errors import InputError
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.ingestion import Ingestion, IngestProgress, IngestReport, limits_from
@@ -253,10 +257,11 @@ class KefuService:
         return self.components.sessions.messages(session_id)
 
     @action(CUSTOMER, "ask for a person", audit="request_human", conversation="session_id", record=_answered_session)
-    def request_human(self, session_id: str | None, actor: Principal = LOCAL_OPERATOR) -> Answer:
-        """Hand the conversation to a person; a new conversation (owned by `actor`) when `session_id` is None."""
+    def request_human(self, session_id: str | None, language: str = "en", actor: Principal = LOCAL_OPERATOR) -> Answer:
+        """Hand the conversation to a person (a new conversation, owned by `actor`, when `session_id` is None); the
+        reply says so in `language` (en or zh)."""
         sessions = self.components.sessions
-        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)))
+        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)), language)
 
     @action(CUSTOMER, "rate an answer", message="message_id")
     def feedback(self, message_id: int, rating: str, comment: str | None = None, actor: Principal = LOCAL_OPERATOR) -> FeedbackRecord:
@@ -271,6 +276,18 @@ class KefuService:
     def ratings(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> dict[int, str]:
         """{message id: latest rating} of the conversation's rated answers."""
         return self.components.feedback.ratings(session_id)
+
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def updates(self, session_id: str, after: int = 0, actor: Principal = LOCAL_OPERATOR) -> CustomerView:
+        """The conversation as its customer is shown it (`app.dialogue.transcript`): its messages after message
+        `after`, through the output policy, and its handoff status, agent and queue position now. What the website
+        widget reads to restore a conversation, and again and again for an agent's replies."""
+        c = self.components
+        conversation = c.sessions.get(session_id)
+        messages = c.sessions.messages_after(session_id, max(0, int(after)))
+        position = c.sessions.queue_position(session_id) if conversation.status == WAITING else None
+        ratings = c.feedback.ratings(session_id) if any(m.role in ("assistant", "agent") for m in messages) else {}
+        return customer_view(conversation, messages, position, ratings, c.answerer.policy)
 
     # -- agents -------------------------------------------------------------------------------------------
 
@@ -412,12 +429,29 @@ class KefuService:
             return self._api_keys
 
     @action(ADMIN, "create API keys", audit="create_key")
-    def create_key(self, role: str, label: str | None = None, actor: Principal = LOCAL_OPERATOR) -> NewKey:
-        return self.api_keys.create(role, label)
+    def create_key(self, role: str, label: str | None = None, origins: Sequence[str] | None = None,
+                   actor: Principal = LOCAL_OPERATOR) -> NewKey:  # fmt: skip
+        """A key of `role`, or (role `widget`) the website widget's publishable key for the web `origins` given."""
+        return self.api_keys.create(role, label, origins)
 
     @action(ADMIN, "see API keys")
     def keys(self, actor: Principal = LOCAL_OPERATOR) -> list[KeyRecord]:
         return self.api_keys.list()
+
+    def widget_visitor(self, key: str, origin: str | None, client: str = "") -> VisitorPass:
+        """Start a website visitor on a page of `origin` with the site's widget key: not an action, any browser
+        on the key's origins may (rate-limited per client address)."""
+        return self.components.visitors.start(key, origin, client)
+
+    def visitor_principal(self, token: str, origin: str | None, address: str | None = None) -> Principal:
+        """Who a visitor token stands for on a page of `origin` (checked on every request of the widget), connecting
+        from `address` (then counted by the per-address limit too, whatever token it sends)."""
+        who = self.components.visitors.principal(token, origin)
+        return replace(who, network=self.components.network(address)) if address else who
+
+    def widget_origin_known(self, origin: str | None) -> bool:
+        """Whether an active widget key names `origin` (what the widget routes' CORS answers)."""
+        return self.components.visitors.origin_known(origin)
 
     @action(ADMIN, "revoke API keys", audit="revoke_key")
     def revoke_key(self, which: str, actor: Principal = LOCAL_OPERATOR) -> KeyRecord:

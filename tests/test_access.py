@@ -163,6 +163,7 @@ NOT_ACTIONS = {  # what anyone may call: no role, nothing privileged
     "acting_as", "ask", "retriever", "sign_in", "redeem_sign_in", "resume_sign_in", "sign_out", "principal",
     "key_principal", "new_web_visitor", "web_visitor", "anonymous_caller", "warm_up", "readiness",
     "generator_config", "close",
+    "widget_visitor", "visitor_principal", "widget_origin_known",  # the widget's sign-in: a key and a page's origin
 }
 
 
