@@ -32,8 +32,8 @@ from app.components import Components
 from app.desk.assist import SavedFaq, Suggestion, save_faq, suggest_reply
 from app.desk.insights import Insights, compute
 from app.dialogue.completions import ChatMessage, split_conversation
-from app.dialogue.feedback import FeedbackRecord
-from app.dialogue.gaps import GapGroup, group_gaps
+from app.dialogue.feedback import CLOSED_BY_FAQ, FeedbackRecord
+from app.dialogue.gaps import GapGroup, answered_gaps, group_gaps
 from app.dialogue.sessions import ConversationRecord, MessageRecord
 from app.errors import InputError
 from app.knowledge.base import KnowledgeBase
@@ -287,15 +287,28 @@ class KefuService:
 
     @action(AGENT, "save an answer as an FAQ entry", audit="save_faq")
     def save_faq(self, question: str, answer: str, actor: Principal = LOCAL_OPERATOR) -> SavedFaq:
-        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`)."""
-        return save_faq(self.settings, self.ingestion, question, answer, actor.name)
+        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`); the
+        knowledge gaps it answers are closed (`app.dialogue.gaps.answered_gaps`)."""
+        saved = save_faq(self.settings, self.ingestion, question, answer, actor.name)
+        records, vectors = self._open_gaps(extra=[saved.question])
+        question_vector = None if vectors is None else vectors[-1]
+        ids = answered_gaps(saved.question, question_vector, records, None if vectors is None else vectors[:-1],
+                            self.components.analyzer.query_terms)  # fmt: skip
+        saved.gaps_closed = self.components.feedback.close_gaps(ids, actor.name, CLOSED_BY_FAQ)
+        return saved
 
     @action(AGENT, "see the knowledge gaps")
     def gaps(self, since: datetime | None = None, limit: int = 20, actor: Principal = LOCAL_OPERATOR) -> list[GapGroup]:
-        """The most asked questions Kefu could not answer well, grouped by meaning."""
-        records = self.components.feedback.gaps(since)
-        vectors = embed_readable(self.components.embedder, [r.question for r in records], query=True) if records else None
+        """The most asked questions Kefu could not answer well (and no one has answered since), grouped by meaning."""
+        records, vectors = self._open_gaps(since)
         return group_gaps(records, vectors, self.components.analyzer.query_terms)[:limit]
+
+    def _open_gaps(self, since: datetime | None = None, extra: Sequence[str] = ()):
+        """The open gap records, and the vectors of their questions followed by those of `extra` (None if none)."""
+        records = self.components.feedback.gaps(since)
+        texts = [r.question for r in records] + list(extra)
+        vectors = embed_readable(self.components.embedder, texts, query=True) if records else None
+        return records, vectors
 
     @action(ADMIN, "see insights")
     def insights(self, days: int = 30, actor: Principal = LOCAL_OPERATOR) -> Insights:
