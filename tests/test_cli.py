@@ -304,3 +304,14 @@ def test_commands_on_an_empty_store_say_which_store_they_used(tmp_path, monkeypa
     assert f"{default / 'knowledge.sqlite3'} is empty (KEFU_HOME is not set, so Kefu used .kefu in the current folder)" in asked.stderr
     listed = run("sessions", "list", "--status", "resolved").stdout
     assert f"No conversations with status resolved (sessions database sqlite:///{default / 'kefu.db'}; KEFU_HOME is not set" in listed
+
+
+def test_search_names_what_each_score_is(use_kb):
+    kinds = {mode: {h["score_kind"] for h in kefu_json("search", "return window", "--mode", mode, "-k", "3")["results"]}
+             for mode in ("lexical", "dense", "hybrid")}  # fmt: skip
+    assert kinds == {"lexical": {"bm25"}, "dense": {"rrf"}, "hybrid": {"rrf"}}  # dense: two vector spaces, fused by rank
+    assert "[rrf 0.0" in kefu("search", "return window", "-k", "1")
+    # A Chinese query MiniLM cannot read searches the multilingual space alone: its cosines.
+    hits = kefu_json("search", "退货期限是多久", "--mode", "dense", "-k", "3")["results"]
+    assert {h["score_kind"] for h in hits} == {"cosine"}
+    assert all(abs(h["score"] - h["multilingual_similarity"]) < 1e-4 for h in hits)
