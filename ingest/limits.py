@@ -1,10 +1,11 @@
 """Limits on what one file may cost to parse, and the checks that can run before parsing starts.
 
 File size is checked from the file system; ZIP containers (DOCX, XLSX) are checked from their central
-directory — entry count, total uncompressed size, compression ratio — before any entry is inflated. The
-parse itself runs in a worker process with a timeout and an address-space cap (`ingest.sandbox`); PDFs keep
-pypdf's own decompression limits (75 MB per stream by default, `pypdf.Configuration`). This module only
-checks; it opens nothing but the ZIP directory.
+directory — entry count, total uncompressed size, compression ratio — before any entry is inflated; images
+are checked from the width and height their header declares, before any pixel is decoded. The parse itself
+runs in a worker process with a timeout and an address-space cap (`ingest.sandbox`), and OCR in another
+worker with limits of its own (`ocr_*`); PDFs keep pypdf's own decompression limits (75 MB per stream by
+default, `pypdf.Configuration`). This module only checks; it opens nothing but the ZIP directory.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Limits:
     max_zip_entries: int = 10_000
     max_unzipped_mb: int = 500
     max_zip_ratio: int = 100
+    # OCR (`ingest.ocr`): the worker that reads scans gets its own time and memory limits; a page image (a
+    # picture file, a frame of a TIFF, a rendered PDF page) may hold at most this many pixels.
+    ocr_timeout_s: float = 600.0
+    ocr_memory_mb: int = 2048
+    ocr_max_megapixels: int = 60
 
 
 def check_size(path: Path, limits: Limits) -> None:
@@ -58,4 +64,15 @@ def check_zip(path: Path, limits: Limits, kind: str) -> None:
         raise LoadError(
             f"{path.name} is compressed {unzipped / zipped:.0f}:1 (limit {limits.max_zip_ratio}:1): "
             "refused as a likely ZIP bomb"
+        )
+
+
+def check_pixels(name: str, width: int, height: int, limits: Limits) -> None:
+    """Refuse a page image larger than the OCR pixel limit, from the size its header declares (nothing decoded)."""
+    pixels = width * height
+    if pixels > limits.ocr_max_megapixels * 1_000_000:
+        raise LoadError(
+            f"{name} is {width} x {height} pixels ({pixels / 1e6:.0f} megapixels); images over "
+            f"{limits.ocr_max_megapixels} megapixels are refused as a likely decompression bomb "
+            "(KEFU_OCR_MAX_MEGAPIXELS)"
         )

@@ -4,7 +4,7 @@ Each loader reads one format and knows nothing about chunking, analysis or stora
 `LoadError` with a reason a person understands; the pipeline turns it into a `failed` status for that file.
 This module holds what every loader shares (`LoadOptions`, decoding, `file_document`) and the plain-text
 formats (Markdown, text, FAQ CSV, JSONL); PDF, DOCX and XLSX live in `ingest.office`, HTML in `ingest.html`,
-and `ingest.registry` maps file extensions to loaders.
+images (read by OCR) in `ingest.ocr`, and `ingest.registry` maps file extensions to loaders.
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from ingest.limits import Limits
 @dataclass(frozen=True)
 class LoadOptions:
     """What a loader needs besides the file: the file's logical name (for uploads: never a path on disk),
-    FAQ column names, and the parse limits."""
+    FAQ column names, the parse limits, and whether this process may run OCR (`ingest.ocr`)."""
 
     source: str | None = None  # shown in citations and the basis of document ids; default: the path
     extension: str | None = None  # the format to read (".html") when the name does not say (a web page's URL)
     question_column: str | None = None
     answer_column: str | None = None
     limits: Limits = field(default_factory=Limits)
+    ocr: bool = False  # true in the sandbox's OCR worker (and parsing in-process); elsewhere scans raise NeedsOcr
 
     def source_for(self, path: Path) -> str:
         return self.source or display_source(path)

@@ -36,6 +36,10 @@ def test_a_suggested_reply_answers_the_latest_question_in_context_and_is_not_sto
     assert draft.question == "and opened headphones?"  # the latest question, not the request for a person
     assert "return" in draft.answer.query.lower() and "headphones" in draft.answer.query.lower()
     assert draft.answer.mode in ("extractive", "faq") and draft.answer.sources
+    # The draft is in the agent's voice: no "Here is what I found", no [n] the customer cannot open.
+    assert draft.draft and "[1]" not in draft.draft and "Here is what I found" not in draft.draft
+    if draft.answer.mode == "extractive":
+        assert f"({draft.answer.sources[0]['title']})" in draft.draft
     assert service.history(sid) == before
     empty = service.components.sessions.open(None)
     with pytest.raises(Exception, match="nothing to draft"):
@@ -134,3 +138,21 @@ def test_a_failing_warm_up_reports_the_problem(use_kb, monkeypatch):
     warm = service.warm_up()
     assert warm.wait(60) and warm.state == "failed" and "cannot load embedding model" in warm.error
     service.close()
+
+
+def test_a_question_the_knowledge_base_cannot_answer_gets_an_empty_draft_and_the_closest_passages(service):
+    sid = service.ask("Do you repair vintage typewriters from the 1920s?").session_id
+    service.request_human(sid)
+    suggestion = service.suggest_reply(sid)
+    assert suggestion.answer.mode == "abstain"
+    assert suggestion.draft == ""  # never the assistant's refusal as an agent's reply
+    assert 1 <= len(suggestion.answer.sources) <= 3 and all(s["title"] for s in suggestion.answer.sources)
+
+
+def test_the_offer_of_a_person_is_made_only_where_a_person_can_take_over(service):
+    chat = service.ask("Do you repair vintage typewriters from the 1920s?")
+    assert chat.mode == "abstain" and "human agent" in chat.answer  # a stored conversation: agents can take it
+    [row] = service.ask_batch(["Do you repair vintage typewriters from the 1920s?"])
+    assert row.mode == "abstain" and "human" not in row.answer and "kefu" not in row.answer.lower()
+    held = service.components.dialogue.respond("Do you repair vintage typewriters from the 1920s?").finish()
+    assert held.mode == "abstain" and "human" not in held.answer

@@ -119,13 +119,13 @@ def test_upload_names_are_labels_never_paths(isolated_settings):
         [
             ("../../../etc/cron.d/evil.md", b"# Evil\n\nNot a path.\n"),
             ("C:\\Users\\me\\Desktop\\hours.md", b"# Hours\n\nOpen 9 to 5.\n"),
-            ("photo.png", b"\x89PNG"),
+            ("clip.mp4", b"\x00\x00\x00\x18ftypmp42"),
         ]
     )
     by_label = {f.path: f for f in report.files}
     assert by_label["upload/evil.md"].status == "indexed"
     assert by_label["upload/hours.md"].status == "indexed"
-    assert by_label["upload/photo.png"].status == "skipped"
+    assert by_label["upload/clip.mp4"].status == "skipped"
     stored = sorted(p.name for p in (isolated_settings / "uploads").iterdir())
     assert len(stored) == 2 and all(len(name.split(".")[0]) == 20 for name in stored)
     assert not (isolated_settings.parent / "etc").exists()

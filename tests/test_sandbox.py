@@ -33,9 +33,9 @@ def test_a_loader_error_is_reported_and_the_worker_stays(tmp_path, good):
     with ParserSandbox(Limits()) as sandbox:
         with pytest.raises(LoadError, match="line 1 is not valid JSON"):
             sandbox.load(bad, LoadOptions())
-        pid = sandbox._process.pid
+        pid = sandbox._parser._process.pid
         sandbox.load(good, LoadOptions())
-        assert sandbox._process.pid == pid
+        assert sandbox._parser._process.pid == pid
 
 
 def test_a_slow_parse_is_stopped_and_the_next_file_gets_a_fresh_worker(tmp_path, good):
@@ -44,7 +44,7 @@ def test_a_slow_parse_is_stopped_and_the_next_file_gets_a_fresh_worker(tmp_path,
     with ParserSandbox(Limits(parse_timeout_s=0.01)) as sandbox:
         with pytest.raises(LoadError, match="took longer than 0 s to parse.*KEFU_PARSE_TIMEOUT"):
             sandbox.load(big, LoadOptions())
-        assert sandbox._process is None  # the stuck worker was killed
+        assert sandbox._parser._process is None  # the stuck worker was killed
     with ParserSandbox(Limits()) as sandbox:
         assert sandbox.load(good, LoadOptions())[0].title == "Hours"
 
@@ -63,7 +63,7 @@ def test_a_parser_crash_is_reported(tmp_path, good):
     big.write_text("lorem ipsum dolor sit amet\n" * 2_000_000)
     with ParserSandbox(Limits()) as sandbox:
         sandbox.load(good, LoadOptions())  # the worker is up
-        victim = sandbox._process
+        victim = sandbox._parser._process
 
         def kill_soon():
             time.sleep(0.05)
@@ -72,4 +72,45 @@ def test_a_parser_crash_is_reported(tmp_path, good):
         threading.Thread(target=kill_soon).start()
         with pytest.raises(LoadError, match="crashed the parser"):
             sandbox.load(big, LoadOptions())
+        assert sandbox.load(good, LoadOptions())[0].title == "Hours"
+
+
+# -- OCR: images and scanned pages go on to a second worker with limits of its own ----------------------------
+
+
+@pytest.fixture
+def picture(tmp_path):
+    from tests.scans import scan
+
+    path = tmp_path / "notice.png"
+    scan(["Closed on Sunday"]).save(path)
+    return path
+
+
+def test_a_scan_goes_on_to_the_ocr_worker_which_keeps_its_models(picture, good):
+    with ParserSandbox(Limits()) as sandbox:
+        [doc] = sandbox.load(picture, LoadOptions())
+        ocr_pid = sandbox._ocr._process.pid
+        again = sandbox.load(picture, LoadOptions(source="upload/notice.png"))
+        assert sandbox._ocr._process.pid == ocr_pid and sandbox._parser._process.pid != ocr_pid
+        assert sandbox.load(good, LoadOptions())[0].title == "Hours"
+    assert doc.text == "Closed on Sunday" and doc.metadata["ocr_pages"] == [1]
+    assert again[0].source == "upload/notice.png"
+
+
+def test_ocr_has_its_own_time_limit(picture, good):
+    with ParserSandbox(Limits(ocr_timeout_s=0.2)) as sandbox:
+        sandbox.load(good, LoadOptions())
+        parser_pid = sandbox._parser._process.pid
+        with pytest.raises(LoadError, match=r"notice.png took longer than 0 s to read by OCR and was stopped \(KEFU_OCR_TIMEOUT\)"):
+            sandbox.load(picture, LoadOptions())
+        assert sandbox._ocr._process is None  # the OCR worker was killed; the parser was not
+        assert sandbox.load(good, LoadOptions())[0].title == "Hours" and sandbox._parser._process.pid == parser_pid
+
+
+def test_ocr_has_its_own_memory_cap(picture, good):
+    with ParserSandbox(Limits(ocr_memory_mb=300)) as sandbox:  # too little to load the models: how it fails varies
+        with pytest.raises(LoadError, match=r"(needs more than 300 MB of memory to read by OCR|crashed the OCR worker)"
+                                            r".*KEFU_OCR_MEMORY_MB"):  # fmt: skip
+            sandbox.load(picture, LoadOptions())
         assert sandbox.load(good, LoadOptions())[0].title == "Hours"

@@ -66,6 +66,10 @@ STAFF_TEXTS: dict[str, dict[str, str]] = {
         "en": "{mode} · confidence {confidence} · edit before sending",
         "zh": "{mode} · 置信度 {confidence} · 发送前可编辑",
     },
+    "desk_no_answer": {
+        "en": "The knowledge base has no answer to this. The closest passages, to read before you write:",
+        "zh": "知识库中没有这个问题的答案。以下是最相近的段落，供您回复前参考：",
+    },
     "desk_your_reply": {"en": "Your reply", "zh": "您的回复"},
     "desk_send": {"en": "Send", "zh": "发送"},
     "desk_release": {"en": "Release", "zh": "交还助手"},
@@ -147,8 +151,10 @@ STAFF_TEXTS: dict[str, dict[str, str]] = {
     "col_source": {"en": "source", "zh": "来源"},
     "col_updated": {"en": "updated", "zh": "更新时间"},
     "kb_upload": {
-        "en": "Policies, manuals and FAQ sheets (Markdown, text, HTML, PDF, Word, FAQ CSV/Excel, JSONL)",
-        "zh": "政策、手册和常见问题表（Markdown、文本、HTML、PDF、Word、常见问题 CSV/Excel、JSONL）",
+        "en": "Policies, manuals and FAQ sheets (Markdown, text, HTML, PDF, Word, FAQ CSV/Excel, JSONL), and scans "
+        "(PNG, JPEG, TIFF, WebP; read by OCR)",
+        "zh": "政策、手册和常见问题表（Markdown、文本、HTML、PDF、Word、常见问题 CSV/Excel、JSONL），以及扫描件"
+        "（PNG、JPEG、TIFF、WebP，通过 OCR 识别）",
     },
     "kb_index_files": {"en": "Index these files", "zh": "索引这些文件"},
     "kb_sites_caption": {

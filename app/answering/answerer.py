@@ -23,6 +23,7 @@ from typing import Any
 from app import metrics
 from app.answering import rules as answering
 from app.answering.citations import CitationStream, attribute, check_citations
+from app.answering.faq_matching import FAQ_CANDIDATES, FaqVerdict, LearnedFaq
 from app.answering.prompting import HistoryTurn, Passage, Prompt, build_prompt
 from app.answering.rewriting import HeuristicRewriter, HistoryItem, QueryRewriter, Rewrite
 from app.answering.rules import MODE_ABSTAIN, MODE_GENERATED, Answer, Judged
@@ -62,6 +63,7 @@ class Grounded:
     chosen: list[Judged]
     query_terms: list[str]
     weights: dict[str, float]
+    focus: tuple[str, ...] = ()  # the product the conversation is about, when one is named
 
     def passages(self) -> list[Passage]:
         out = []
@@ -114,6 +116,7 @@ class Evidence:
     judged: list[Judged]
     query_terms: list[str]
     weights: dict[str, float]
+    faq: FaqVerdict | None = None  # the learned matcher's verdict on the FAQ entries found, where it decides
 
 
 @dataclass
@@ -151,8 +154,10 @@ class Answerer:
         policy: Callable[[], OutputPolicy] | None = None,
         canary: str | None = None,
         max_question_chars: int = MAX_QUESTION_CHARS,
+        learned_faq: LearnedFaq | None = None,
     ):
         self.retriever = retriever
+        self.learned_faq = learned_faq  # the FAQ decision for the languages it was trained on (app.answering.faq_matching)
         self.analyzer = analyzer
         self.settings = settings
         self._generator = generator  # called only when an answer must be written: FAQ and abstain need no model
@@ -236,6 +241,8 @@ class Answerer:
                 retry = self._decide([wider.query], [language], filters)[0]
                 if not _abstained(retry):
                     rewrite, outcome = wider, retry
+        if isinstance(outcome, Grounded) and slots and slots.get("product"):
+            outcome.focus = (str(slots["product"]),)
         return Decision(question, rewrite, language, outcome, started)
 
     def write(self, decision: Decision, history: Sequence[HistoryItem] = ()) -> Reply:
@@ -255,23 +262,33 @@ class Answerer:
 
     # -- retrieve and decide ------------------------------------------------------------------------------
 
-    def evidence(self, queries: Sequence[str], filters: SearchFilter | None = None) -> list[Evidence]:
+    def evidence(
+        self, queries: Sequence[str], filters: SearchFilter | None = None, languages: Sequence[str] | None = None
+    ) -> list[Evidence]:
         """Search each query (one embedding batch) and judge every hit, deciding nothing: what the decision is
         made from, and what calibrating the thresholds measures (`bench/calibration.py`)."""
         searching = time.perf_counter()
-        hit_lists = self.retriever.search_many(list(queries), k=HITS_PER_QUESTION, filters=filters)
+        # The learned FAQ matcher weighs more FAQ entries than are judged as passages; fusion's first
+        # HITS_PER_QUESTION hits are the same either way.
+        k = max(HITS_PER_QUESTION, FAQ_CANDIDATES) if self.learned_faq is not None else HITS_PER_QUESTION
+        hit_lists = self.retriever.search_many(list(queries), k=k, filters=filters)
         metrics.RETRIEVAL_SECONDS.observe(time.perf_counter() - searching)
-        return [
-            self._judge(query, [h for h in map(answering.without_instructions, hits) if h is not None])  # data, not orders
-            for query, hits in zip(queries, hit_lists)
-        ]
+        languages = languages or [detect_language(q) or "en" for q in queries]
+        out = []
+        for query, language, hits in zip(queries, languages, hit_lists):
+            hits = [h for h in map(answering.without_instructions, hits) if h is not None]  # data, not orders
+            found = self._judge(query, hits[:HITS_PER_QUESTION])
+            if self.learned_faq is not None and found.judged:
+                found.faq = self.learned_faq.decide(query, language, hits)
+            out.append(found)
+        return out
 
     def _decide(self, queries: Sequence[str], languages: Sequence[str], filters: SearchFilter | None) -> list[Answer | Grounded]:
         """For each query: an FAQ answer or an abstention (an Answer), or the passages to answer from."""
         empty_store: bool | None = None
         out: list[Answer | Grounded] = []
         s = self.settings
-        for query, language, found in zip(queries, languages, self.evidence(queries, filters)):
+        for query, language, found in zip(queries, languages, self.evidence(queries, filters, languages)):
             if not found.judged:
                 if empty_store is None:
                     empty_store = self.retriever.store.stats()["chunks"] == 0
@@ -279,7 +296,8 @@ class Answerer:
                 out.append(Answer(answering.message(key, language), MODE_ABSTAIN, language=language, confidence=0.0))
                 continue
             decided, chosen = answering.plan(language, found.judged, s.faq_min_similarity, s.min_relevance, s.max_sources,
-                                             faq_min_multilingual_similarity=s.faq_min_multilingual_similarity)  # fmt: skip
+                                             faq_min_multilingual_similarity=s.faq_min_multilingual_similarity,
+                                             faq_verdict=found.faq)  # fmt: skip
             out.append(decided if decided is not None else Grounded(query, language, chosen, found.query_terms, found.weights))
         return out
 
@@ -296,7 +314,8 @@ class Answerer:
 
     def _extractive(self, g: Grounded) -> Answer:
         """The extractive answer, as a customer may see it."""
-        return self.for_customer(answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms))
+        return self.for_customer(answering.extractive(g.language, g.chosen, g.query_terms, g.weights, self.analyzer.terms,
+                                                      g.question, g.focus))  # fmt: skip
 
     def _prompt(self, grounded: Grounded, history: Sequence[HistoryItem], generator: Generator) -> Prompt:
         budget = generator.context_tokens - self.max_new_tokens

@@ -4,7 +4,7 @@ answer, a mode and the sources it cites.
 - `faq`: an FAQ entry whose question matches the customer's confidently answers directly.
 - `extractive`: otherwise the most relevant sentences of the best passages are quoted, each cited [n].
   (With a language model configured, `app.dialogue.manager` writes a `generated` answer from the same passages.)
-- `abstain`: nothing relevant was found; Kefu says so and offers a human.
+- `abstain`: nothing relevant was found; Kefu says so (a conversation a person can take over offers one).
 
 Relevance mixes two signals a reader can check: the cosine similarity of question and passage, and the
 share of the question's terms (weighted by inverse document frequency) that the passage contains.
@@ -25,9 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.answering.excerpts import asked_fact, best_excerpt, states_fact
 from app.guardrails.injection import injection_sentences
-from ingest.chunking import split_sentences
-from ingest.cjk import CJK_CLASS
 from ingest.documents import KIND_FAQ
 from rag.indexing import stored_matching_text
 from rag.retrieval import SearchHit
@@ -46,15 +45,15 @@ Terms = Callable[[str], Sequence[str]]
 SECONDARY_MARGIN = 0.15
 
 MESSAGES = {
+    # Neutral: what every channel may say (a batch row, an API caller). A conversation that a person can take over
+    # adds the offer (`app.dialogue.replies`); nobody is told how to operate Kefu.
     "abstain": {
-        "en": "I couldn't find an answer to that in our knowledge base. Would you like me to connect you with a "
-        "human agent?",
-        "zh": "抱歉，我在知识库中没有找到相关信息。需要为您转接人工客服吗？",
+        "en": "I couldn't find an answer to that in our knowledge base.",
+        "zh": "抱歉，我在知识库中没有找到相关信息。",
     },
     "empty": {
-        "en": "The knowledge base is empty, so I can't answer yet. An administrator can add documents with "
-        "`kefu ingest`. Would you like me to connect you with a human agent?",
-        "zh": "知识库还是空的，暂时无法回答。管理员可以用 `kefu ingest` 添加文档。需要为您转接人工客服吗？",
+        "en": "The knowledge base is empty, so I can't answer yet.",
+        "zh": "知识库还是空的，暂时无法回答。",
     },
     "intro": {"en": "Here is what I found in our knowledge base:", "zh": "以下是知识库中的相关内容："},
 }
@@ -242,56 +241,16 @@ def faq_confidence(j: Judged, min_similarity: float = 0.8, min_multilingual_simi
     return max(main, j.overlap)
 
 
-_LIST_START_RE = re.compile(r"^\s*([-*+]|\d+[.)]|\|)")
-_CJK_END_RE = re.compile(f"[{CJK_CLASS}，、：]$")
-
-
-def logical_lines(text: str) -> list[str]:
-    """Undo hard wrapping: join lines of a paragraph, keep list items and table rows on their own."""
-    out: list[str] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            out.append("")
-            continue
-        if out and out[-1] and not _LIST_START_RE.match(stripped) and not out[-1].lstrip().startswith("|"):
-            joiner = "" if _CJK_END_RE.search(out[-1]) else " "
-            out[-1] = out[-1] + joiner + stripped
-        else:
-            out.append(stripped)
-    return [line for line in out if line]
-
-
-def best_excerpt(text: str, query_terms: Sequence[str], weights: dict[str, float], terms: Terms, max_sentences: int = 2) -> str:
-    """The passage's sentence that holds the most question weight, with the next one when it also bears on
-    the question; sentences keep their order."""
-    sentences = [s.strip() for line in logical_lines(text) for s in split_sentences(line) if s.strip()]
-    if not sentences:
-        return text.strip()
-    wanted = set(query_terms)
-    scores = [sum(weights.get(t, 1.0) for t in set(terms(s)) & wanted) for s in sentences]
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
-    chosen = [best]
-    if max_sentences > 1 and best + 1 < len(sentences) and (scores[best + 1] > 0 or len(sentences[best]) < 40):
-        chosen.append(best + 1)
-    sentences = [_table_row_as_text(s) for s in sentences]
-    out = sentences[chosen[0]]
-    for i in chosen[1:]:
-        out += ("" if _CJK_END_RE.search(out) or out.endswith(("。", "！", "？", "；")) else " ") + sentences[i]
-    return out
+def _excerpt(j: Judged, query_terms: Sequence[str], weights: dict[str, float], terms: Terms, question: str) -> str:
+    chunk = j.hit.chunk
+    if chunk.kind == KIND_FAQ:  # the question too: "No." alone would not say to what
+        asked = str(chunk.metadata.get("question") or "")
+        return f"{asked} {chunk.metadata.get('answer') or chunk.text}".strip()
+    return best_excerpt(chunk.text, query_terms, weights, terms, question=question)
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def _table_row_as_text(sentence: str) -> str:
-    """"| 防水 | 5ATM |" reads as "防水: 5ATM" in an answer."""
-    if sentence.startswith("|") and sentence.endswith("|"):
-        cells = [c.strip() for c in sentence.strip("|").split("|") if c.strip()]
-        if len(cells) >= 2:
-            return f"{cells[0]}: {'; '.join(cells[1:])}"
-    return sentence
 
 
 def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, Any]:
@@ -301,6 +260,16 @@ def source_entry(hit: SearchHit, relevance: float | None = None) -> dict[str, An
     return entry
 
 
+@dataclass(frozen=True)
+class FaqVerdict:
+    """The learned matcher's pick among a question's FAQ hits (`app.answering.faq_matching`), how sure it is (a
+    probability) and whether that is confident enough to answer with the entry directly."""
+
+    hit: SearchHit
+    confidence: float
+    confident: bool
+
+
 def plan(
     question_language: str,
     judged: Sequence[Judged],
@@ -308,15 +277,25 @@ def plan(
     min_relevance: float,
     max_sources: int,
     faq_min_multilingual_similarity: float | None = None,
+    faq_verdict: FaqVerdict | None = None,
 ) -> tuple[Answer | None, list[Judged]]:
     """The decision every answer starts with: an FAQ answer or an abstention (an Answer, no passages), or the
-    passages an answer should be written from (None, passages best first). An FAQ entry answers when its
-    `faq_confidence` reaches faq_min_similarity (the multilingual cosine is used only with its threshold)."""
+    passages an answer should be written from (None, passages best first). Given the learned matcher's
+    `faq_verdict` (`app.answering.faq_matching`), its entry answers when it is confident and no other FAQ entry answers directly;
+    otherwise an FAQ entry answers when its `faq_confidence` reaches faq_min_similarity (the multilingual cosine
+    is used only with its threshold)."""
 
     def confidence(j: Judged) -> float:
         return faq_confidence(j, faq_min_similarity, faq_min_multilingual_similarity)
 
-    faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
+    if faq_verdict is not None:
+        if faq_verdict.confident:
+            hit, sure = faq_verdict.hit, faq_verdict.confidence
+            answer = str(hit.chunk.metadata.get("answer") or hit.chunk.text)
+            return Answer(answer, MODE_FAQ, [source_entry(hit, sure)], language=question_language, confidence=sure), []
+        faqs = []  # the matcher weighed the FAQ entries and none is sure: they count as passages below
+    else:
+        faqs = [j for j in judged if j.hit.chunk.kind == KIND_FAQ]
     same_language = [j for j in faqs if j.hit.chunk.language in ("", question_language)]
     best_faq = max(same_language or faqs, key=confidence, default=None)
     if best_faq is not None and confidence(best_faq) >= faq_min_similarity:
@@ -336,19 +315,31 @@ def plan(
 
 
 def extractive(
-    question_language: str, chosen: Sequence[Judged], query_terms: Sequence[str], weights: dict[str, float], terms: Terms
+    question_language: str,
+    chosen: Sequence[Judged],
+    query_terms: Sequence[str],
+    weights: dict[str, float],
+    terms: Terms,
+    question: str = "",
+    focus: Sequence[str] = (),
 ) -> Answer:
-    """The most relevant sentences of the chosen passages, each cited [n]."""
+    """What the chosen passages say to the question (`app.answering.excerpts`), each cited [n]. Passages about a
+    product in `focus` (named in the question or kept in the conversation's slots) come first, and a passage that
+    states the kind of fact the question asks for (a time, a price...) before one that does not."""
+    kind = asked_fact(question)
+    names = [f.lower() for f in focus if f]
+
+    def about_focus(j: Judged) -> bool:
+        chunk = j.hit.chunk
+        return any(n in f"{chunk.title} {chunk.section} {chunk.text}".lower() for n in names)
+
+    excerpts = {id(j): _excerpt(j, query_terms, weights, terms, question) for j in chosen}
+    order = sorted(chosen, key=lambda j: (names and not about_focus(j), kind is not None and not states_fact(excerpts[id(j)], kind)))
     lines: list[str] = []
     sources: list[dict[str, Any]] = []
     seen: list[set[str]] = []
-    for j in chosen:
-        chunk = j.hit.chunk
-        if chunk.kind == KIND_FAQ:  # the question too: "No." alone would not say to what
-            question = str(chunk.metadata.get("question") or "")
-            excerpt = f"{question} {chunk.metadata.get('answer') or chunk.text}".strip()
-        else:
-            excerpt = best_excerpt(chunk.text, query_terms, weights, terms)
+    for j in order:
+        excerpt = excerpts[id(j)]
         excerpt_terms = set(terms(excerpt))
         if sources and coverage(query_terms, excerpt_terms, weights) < 0.5:
             continue  # a later passage whose best sentence holds little of the question adds noise
@@ -358,5 +349,5 @@ def extractive(
         sources.append(source_entry(j.hit, j.relevance))
         lines.append(f"- {excerpt} [{len(sources)}]")
     answer = message("intro", question_language) + "\n\n" + "\n".join(lines)
-    confidence = chosen[0].relevance if chosen else None
+    confidence = max((j.relevance for j in chosen), default=None)
     return Answer(answer, MODE_EXTRACTIVE, sources, language=question_language, confidence=confidence)

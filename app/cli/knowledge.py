@@ -20,8 +20,9 @@ from app.errors import InputError
 @click.option("--collection", default="default", show_default=True, help="Collection the documents belong to (a search filter).")
 @click.option("--audience", default="public", show_default=True, help="Who may see them; answers quote only KEFU_ANSWER_AUDIENCES.")
 def ingest(paths: tuple[str, ...], prune: bool, as_json: bool, collection: str, audience: str) -> None:
-    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl) into the knowledge store, and
-    crawl websites given as http(s):// URLs (kept in `kefu sources list`)."""
+    """Index files and folders (.md .txt .html .pdf .docx, FAQ .csv/.xlsx, .jsonl; scans .png .jpg .tiff .webp
+    read by OCR) into the knowledge store, and crawl websites given as http(s):// URLs (kept in `kefu sources
+    list`)."""
     service = get_service()
     targets = [p if p.lower().startswith(("http://", "https://")) else Path(p) for p in paths]
     report = show_report(

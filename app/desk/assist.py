@@ -1,8 +1,11 @@
 """Agent assist: what helps a person answer a handed-over conversation.
 
-- **Suggested reply**: the stateless answerer drafts an answer from the knowledge base to the customer's latest
-  question, with the conversation's earlier messages and slots as context, exactly as the assistant would have
-  answered it. The draft is returned, never stored: it becomes a message only when the agent sends it.
+- **Suggested reply**: the stateless answerer answers the customer's latest question from the knowledge base,
+  with the conversation's earlier messages and slots as context, as the assistant would have. The agent gets a
+  draft in their own voice: the answer without the assistant's intro, its citations [n] turned into the names
+  of the sources the customer can see ("(Returns and Refunds Policy)"). Where the assistant would have abstained,
+  the draft is empty (never the assistant's refusal) and the closest passages come with it, for the agent to
+  read. The draft is returned, never stored: it becomes a message only when the agent sends it.
 - **Save as FAQ**: an agent's answer (with the customer's question, both as the agent edited them) becomes an
   entry of a managed FAQ sheet, `$KEFU_HOME/faq/agent-answers.csv`, which is then indexed at once through the
   ordinary ingest pipeline. The next customer who asks the same question gets that answer in `faq` mode. The
@@ -20,6 +23,7 @@ import csv
 import fcntl
 import io
 import os
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.answering.answerer import checked_question
-from app.answering.rules import Answer
+from app.answering.rules import MODE_ABSTAIN, MODE_EXTRACTIVE, MODE_HANDOFF, MODE_SMALLTALK, Answer, source_entry
 from app.db.schema import utcnow
 from app.dialogue.conversation import history_items
 from app.dialogue.intents import QUESTION
@@ -41,20 +45,46 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 FAQ_FILE = Path("faq") / "agent-answers.csv"
+CLOSEST_PASSAGES = 3
 EXTRA_COLUMNS = ("author", "saved_at")
 _LOCK = threading.Lock()
 
 
 @dataclass
 class Suggestion:
-    """A draft reply to the customer's latest question: not stored, not sent."""
+    """A draft reply to the customer's latest question: not stored, not sent. `answer` is what the assistant
+    would have said (its sources are what the draft rests on, or, when it abstained, the closest passages)."""
 
     question: str
     question_id: int
     answer: Answer
+    draft: str = ""  # what the agent's reply box starts with: "" when the knowledge base has no answer
 
     def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "question_id": self.question_id, **self.answer.to_dict()}
+        return {"question": self.question, "question_id": self.question_id, **self.answer.to_dict(), "draft": self.draft}
+
+
+_CITATION_RE = re.compile(r"\s*\[(\d+)\]")
+
+
+def agent_draft(answer: Answer) -> str:
+    """The answer as an agent would send it: no intro line, each [n] replaced by its source's name (a customer
+    cannot open a citation number); nothing when the answer is a refusal or a handover."""
+    if answer.mode in (MODE_ABSTAIN, MODE_HANDOFF, MODE_SMALLTALK):
+        return ""
+    text = answer.answer
+    if answer.mode == MODE_EXTRACTIVE:
+        text = text.split("\n\n", 1)[-1]  # the assistant's "Here is what I found" intro
+        text = "\n".join(line[2:] if line.startswith("- ") else line for line in text.splitlines())
+
+    def name(match: re.Match) -> str:
+        n = int(match.group(1))
+        if 1 <= n <= len(answer.sources):
+            title = str(answer.sources[n - 1].get("title") or "").strip()
+            return f" ({title})" if title else ""
+        return ""
+
+    return _CITATION_RE.sub(name, text).strip()
 
 
 def suggest_reply(answerer: Answerer, sessions: SessionStore, conversation_id: str, history_messages: int) -> Suggestion:
@@ -68,9 +98,16 @@ def suggest_reply(answerer: Answerer, sessions: SessionStore, conversation_id: s
     questions = [i for i in asked if recent[i].intent in (QUESTION, None)]
     latest = (questions or asked)[-1]
     message = recent[latest]
-    answer = answerer.answer(message.content, history_items(recent[:latest]), conversation.slots)
+    history = history_items(recent[:latest])
+    decision = answerer.decide(message.content, history, conversation.slots)
+    answer = answerer.write(decision, history).finish()
     answer.session_id = conversation_id
-    return Suggestion(message.content, message.id, answer)
+    if decision.abstained:  # the passages that came closest, for the agent to read
+        [found] = answerer.evidence([decision.rewrite.query])
+        closest = sorted(found.judged, key=lambda j: -j.relevance)[:CLOSEST_PASSAGES]
+        answer.sources = answerer.for_customer(
+            Answer("", answer.mode, [source_entry(j.hit, j.relevance) for j in closest])).sources  # fmt: skip
+    return Suggestion(message.content, message.id, answer, agent_draft(answer))
 
 
 @dataclass

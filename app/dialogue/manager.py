@@ -155,6 +155,10 @@ class DialogueManager:
                         written = self.answerer.write(decision, history)
                         yield from written
                         reply.prompt, reply.usage, answer, streamed = written.prompt, written.usage, written.finish(), True
+                        if answer.mode == MODE_ABSTAIN and conversation.can_hand_over():
+                            offer = say("offer_person", language)  # a person can take this conversation over
+                            answer.answer += offer
+                            yield offer
                         if key:
                             self.cache.put(key, answer, conversation.id)
             if not streamed:

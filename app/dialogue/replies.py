@@ -29,6 +29,10 @@ MESSAGES = {
         "en": "Your message has been passed to the agent handling this conversation.",
         "zh": "您的消息已转给正在为您服务的客服人员。",
     },
+    "offer_person": {
+        "en": " Would you like me to connect you with a human agent?",
+        "zh": "需要为您转接人工客服吗？",
+    },
     "greeting": {"en": "Hello! How can I help you today?", "zh": "您好！请问有什么可以帮您？"},
     "thanks": {"en": "You're welcome! Is there anything else I can help with?", "zh": "不客气！还有什么可以帮您的吗？"},
     "goodbye": {"en": "Thank you for contacting us. Goodbye!", "zh": "感谢您的咨询，再见！"},

@@ -159,6 +159,9 @@ def limits_from(settings: Settings) -> Limits:
         max_zip_entries=i.max_zip_entries,
         max_unzipped_mb=i.max_unzipped_mb,
         max_zip_ratio=i.max_zip_ratio,
+        ocr_timeout_s=i.ocr_timeout,
+        ocr_memory_mb=i.ocr_memory_mb,
+        ocr_max_megapixels=i.ocr_max_megapixels,
     )
 
 

@@ -132,10 +132,13 @@ def workspace(session_id: str) -> None:
             state[draft_key] = None
     suggestion = state.get(draft_key)
     if suggestion is not None:
-        state.setdefault(reply_key, suggestion.answer.answer)
+        state.setdefault(reply_key, suggestion.draft)
         st.markdown(t("desk_suggested", question=escape_markdown(plain_cell(suggestion.question, 160))))
-        st.caption(escape_markdown(t("desk_suggested_caption", mode=mode_caption({"mode": suggestion.answer.mode}),
-                                     confidence=f"{suggestion.answer.confidence or 0:.2f}")))  # fmt: skip
+        if suggestion.draft:
+            st.caption(escape_markdown(t("desk_suggested_caption", mode=mode_caption({"mode": suggestion.answer.mode}),
+                                         confidence=f"{suggestion.answer.confidence or 0:.2f}")))  # fmt: skip
+        else:
+            st.caption(t("desk_no_answer"))
         render_sources_list(suggestion.answer.sources)
     else:
         state.setdefault(reply_key, "")

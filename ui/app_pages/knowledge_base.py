@@ -12,7 +12,8 @@ from ui.i18n import t
 from ui.rendering import escape_markdown, plain_cell, render_hit
 from ui.resources import show_error
 
-ACCEPTED = ["md", "markdown", "txt", "csv", "xlsx", "jsonl", "pdf", "docx", "html", "htm"]
+ACCEPTED = ["md", "markdown", "txt", "csv", "xlsx", "jsonl", "pdf", "docx", "html", "htm",
+            "png", "jpg", "jpeg", "tif", "tiff", "webp"]  # fmt: skip
 STATUS_ICONS = {"indexed": "✔", "unchanged": "=", "failed": "✖", "skipped": "–"}
 RANKINGS = ("lexical", "dense", "hybrid")
 
