@@ -254,7 +254,7 @@ def test_the_index_check_is_not_repeated_for_every_question(use_kb):
 
 
 def test_sessions_list_is_aligned_columns_with_plain_previews(use_kb):
-    assert "**" in kefu_json("ask", "How long do I have to return an item?", "--session", "plain-1")["answer"]
+    assert "\n- You have" in kefu_json("ask", "How long do I have to return an item?", "--session", "plain-1")["answer"]
     kefu_json("ask", "My order number is KF-77812 and I want to talk to a person", "--session", "queued-22")
     kefu_json("ask", "I want to talk to a person", "--session", "taken-333")
     kefu("sessions", "reply", "taken-333", "Hello, **Ben** here.", "--agent", "demo-agent")
@@ -271,7 +271,7 @@ def test_sessions_list_is_aligned_columns_with_plain_previews(use_kb):
     assert rows["queued-22"].split()[1:3] == ["waiting_agent", "-"]
     assert "**" not in "\n".join(lines)
     assert rows["taken-333"].endswith("  Hello, Ben here.")
-    assert "our knowledge base: You have 30 day" in rows["plain-1"] and rows["plain-1"].endswith("…")
+    assert "our knowledge base: You have 30 day" in rows["plain-1"] and rows["plain-1"].endswith("…")  # no "- "
 
 
 def test_plain_text_drops_markdown_and_keeps_every_word():
