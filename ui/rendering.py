@@ -189,11 +189,11 @@ def render_hit(rank: int, hit: Any) -> None:
     the cosines of query and chunk that are not the score itself, title and the chunk's text."""
     chunk = hit.chunk
     st.markdown(f"**{rank}. {escape_markdown(clip(chunk.title, 60))}**")
-    kind = getattr(hit, "score_kind", "rrf")
+    kind = hit.score_kind
     line = [t(f"score_{kind}", value=f"{hit.score:.4f}")]
     if hit.similarity is not None and not (kind == "cosine" and abs(hit.similarity - hit.score) < 1e-6):
         line.append(t("score_main_cosine", value=f"{hit.similarity:.3f}"))
-    multilingual = getattr(hit, "multilingual_similarity", None)
+    multilingual = hit.multilingual_similarity
     if multilingual is not None and not (kind == "cosine" and abs(multilingual - hit.score) < 1e-6):
         line.append(t("score_multilingual_cosine", value=f"{multilingual:.3f}"))
     if chunk.section and chunk.section != chunk.title:
