@@ -65,9 +65,11 @@ lock: setup
 docs: setup
 	$(BIN)/python -m app.settings --env-example > .env.example
 
-# The README's screenshots: the end-to-end browser test, saving its pictures into docs/screenshots/.
+# The README's screenshots: the end-to-end browser tests (the web app, the widget), saving their pictures into
+# docs/screenshots/.
 screenshots: setup
 	KEFU_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_browser.py -k end_to_end
+	KEFU_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q tests/test_widget_browser.py
 
 clean:
 	rm -rf $(VENV) .kefu .pytest_cache

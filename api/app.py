@@ -1,5 +1,5 @@
 """`create_app(settings)`: the FastAPI application of `kefu serve`, put together from the routers (`api.
-openai_routes`, `api.rest`, `api.health`), the request middleware (`api.middleware`), CORS (KEFU_CORS_ORIGINS)
+openai_routes`, `api.rest`, `api.health`, `api.widget` with the website widget's script), the request middleware (`api.middleware`), CORS (KEFU_CORS_ORIGINS)
 and the error handlers (`api.errors`). One `KefuService` per worker process, built here and shared by every
 request (it is thread-safe); its warm-up starts when the server does, so `/readyz` turns ready once the models
 are loaded. OpenAPI docs at `/docs`, served from local files (`api.docs`).
@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import docs, errors, health, openai_routes, rest
+from api import docs, errors, health, openai_routes, rest, widget
 from api.middleware import RequestMiddleware
 from app.settings import Settings, load_settings
 
@@ -22,6 +22,8 @@ DESCRIPTION = """Kefu answers customers from your knowledge base, with citations
   confidence in the extra `kefu` field.
 - **REST** under `/api/v1`: conversations, feedback, the agents' handoff queue, documents, search, erasure.
 - **Auth**: `Authorization: Bearer <key>`, keys from `kefu keys create --role customer|agent|admin`.
+- **Website widget**: `/widget.js` and the routes it calls under `/widget/v1` (website visitors, with a widget
+  key from `kefu keys create --role widget --origin https://shop.example`).
 """
 
 
@@ -54,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     upload_bytes = settings.guardrails.max_upload_files * settings.ingest.max_file_mb * 1024 * 1024 + 1024 * 1024
     app.add_middleware(RequestMiddleware, max_requests=s.max_requests, max_body_bytes=s.max_body_kb * 1024,
                        max_upload_bytes=upload_bytes)  # fmt: skip
+    widget.install(app, service, settings.widget.widget_streams)  # last: its CORS is the outermost middleware
     return app

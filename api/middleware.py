@@ -4,7 +4,8 @@ byte, which Starlette's `BaseHTTPMiddleware` would not):
 - a request id: the client's `X-Request-ID` when it is sane (1 to 64 letters, digits, `.`, `_`, `-`), else a
   new one; every response carries it back;
 - a concurrency limit: more than KEFU_MAX_REQUESTS requests at once in this worker are answered 503 with
-  `Retry-After` at once instead of piling up (health and metrics are never refused);
+  `Retry-After` at once instead of piling up (health and metrics are never refused; the widget's live streams,
+  which wait rather than work, are neither counted nor refused here: `api.widget` caps them);
 - a body limit: a JSON body over KEFU_MAX_BODY_KB, or an upload over what the ingest limits allow
   (KEFU_MAX_UPLOAD_FILES × KEFU_MAX_FILE_MB), is a 413 before it is read;
 - a last resort: an exception nothing else answered is a 500 that says only "internal error" and the id;
@@ -29,7 +30,7 @@ from api.errors import error_body, response_for
 log = logging.getLogger("kefu.api")
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-UNLIMITED = ("/healthz", "/readyz", "/metrics")
+UNLIMITED = ("/healthz", "/readyz", "/metrics", "/widget/v1/events")
 UPLOAD_PATHS = ("/api/v1/documents",)
 
 

@@ -1,11 +1,11 @@
 """Components: the long-lived parts Kefu works with, built from `Settings` the first time each is needed.
 
 Each component (analyzer, embedder, store, retriever, database, users, generator, rewriter, intent classifier,
-answerer, dialogue manager) is built once, under its own lock: two threads asking at once get the same object,
-and nothing loads twice (a model load takes seconds and gigabytes). A component that is never asked for is
-never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become each layer's
-own configuration here and only here. Nothing in this module answers, ingests or renders: `app.services`
-composes these into what front ends call.
+answerer, dialogue manager, the website widget's visitors) is built once, under its own lock: two threads asking at
+once get the same object, and nothing loads twice (a model load takes seconds and gigabytes). A component that is
+never asked for is never built, so a cold `kefu ask` answered from the FAQ loads no language model. Settings become
+each layer's own configuration here and only here. Nothing in this module answers, ingests or renders:
+`app.services` composes these into what front ends call.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from app import metrics
+from app.access.api_keys import ApiKeys
 from app.access.audit import AuditLog
 from app.access.limits import RateLimiter
 from app.access.users import UserStore
+from app.access.visitors import Visitors
 from app.answering.answerer import Answerer
 from app.answering.faq_matching import LearnedFaq
 from app.answering.cache import AnswerCache, make_backend, settings_fingerprint
@@ -61,6 +63,27 @@ class Catalogue:
 
 INDEX_CHECK_SECONDS = 30.0
 CATALOGUE_SECONDS = 60.0
+
+
+def _kept_in_home(path, made: str) -> str:
+    """The value kept in `path`, or `made`, written there first (readable by its owner only; when another process
+    wrote it first, theirs; a read-only home: this process keeps its own)."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(made)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip() or made
+    except OSError:
+        pass
+    return made
 
 
 class component(Generic[T]):  # noqa: N801 - used like @property
@@ -298,24 +321,22 @@ class Components:
     def canary(self) -> str:
         """This deployment's prompt canary, made once and kept in KEFU_HOME (readable by its owner only)."""
 
-        path = self.settings.core.home / "canary"
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-            if value:
-                return value
-        except OSError:
-            pass
-        value = "kefu-" + secrets.token_hex(8)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(value)
-        except FileExistsError:
-            return path.read_text(encoding="utf-8").strip() or value  # another process made it first
-        except OSError:
-            pass  # a read-only home: this process keeps its own
-        return value
+        return _kept_in_home(self.settings.core.home / "canary", "kefu-" + secrets.token_hex(8))
+
+    @component
+    def visitors(self):
+        """The website widget's visitors (`app.access.visitors`): tokens signed with KEFU_WIDGET_SECRET, else with a
+        random secret made once and kept in KEFU_HOME (readable by its owner only)."""
+
+        given = self.settings.secrets.widget_secret
+        if given is not None:
+            secret = given.get_secret_value().encode("utf-8")
+            if len(secret) < 16:
+                raise ConfigError("KEFU_WIDGET_SECRET is too short: give at least 16 characters (e.g. `openssl rand -hex 32`)")
+        else:
+            secret = _kept_in_home(self.settings.core.home / "visitor-secret", secrets.token_hex(32)).encode("ascii")
+        w = self.settings.widget
+        return Visitors(ApiKeys(self.database), self.audit, secret, w.widget_visitors_per_minute, w.widget_visitor_days)
 
     def generator_config(self):
 

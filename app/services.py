@@ -25,6 +25,7 @@ from app.access.api_keys import ApiKeys, KeyRecord, NewKey
 from app.access.auth import ADMIN, AGENT, CUSTOMER, LOCAL_OPERATOR, PermissionDenied, Principal, owner_id
 from app.access.gate import Acting, Gate, acting_as, action
 from app.access.users import SignIn, UserRecord
+from app.access.visitors import VisitorPass
 from app.answering.answerer import Reply, checked_question
 from app.answering.batch import BatchProgress, Table, UploadedBatch, answer_upload, preview_upload
 from app.answering.rules import Answer
@@ -34,7 +35,9 @@ from app.desk.insights import Insights, compute
 from app.dialogue.completions import ChatMessage, split_conversation
 from app.dialogue.feedback import CLOSED_BY_FAQ, FeedbackRecord
 from app.dialogue.gaps import GapGroup, answered_gaps, group_gaps
+from app.dialogue.handoff import WAITING
 from app.dialogue.sessions import ConversationRecord, MessageRecord
+from app.dialogue.transcript import CustomerView, customer_view
 from app.errors import InputError
 from app.knowledge.base import KnowledgeBase
 from app.knowledge.ingestion import Ingestion, IngestProgress, IngestReport, limits_from
@@ -241,9 +244,11 @@ class KefuService:
 
     @action(CUSTOMER, "ask for a person", audit="request_human", conversation="session_id", new_conversation=True,
             record=_answered_session)  # fmt: skip
-    def request_human(self, session_id: str | None, actor: Principal = LOCAL_OPERATOR) -> Answer:
+    def request_human(self, session_id: str | None, language: str = "en", actor: Principal = LOCAL_OPERATOR) -> Answer:
+        """Hand the conversation to a person (a new conversation when `session_id` is None); the reply says so in
+        `language` (en or zh)."""
         sessions = self.components.sessions
-        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)))
+        return self.components.dialogue.request_human(sessions.open(session_id, owner_id(actor)), language)
 
     @action(CUSTOMER, "rate an answer", message="message_id")
     def feedback(self, message_id: int, rating: str, comment: str | None = None, actor: Principal = LOCAL_OPERATOR) -> FeedbackRecord:
@@ -258,6 +263,18 @@ class KefuService:
     def ratings(self, session_id: str, actor: Principal = LOCAL_OPERATOR) -> dict[int, str]:
         """{message id: latest rating} of the conversation's rated answers."""
         return self.components.feedback.ratings(session_id)
+
+    @action(CUSTOMER, "read a conversation", conversation="session_id")
+    def updates(self, session_id: str, after: int = 0, actor: Principal = LOCAL_OPERATOR) -> CustomerView:
+        """The conversation as its customer is shown it (`app.dialogue.transcript`): its messages after message
+        `after`, through the output policy, and its handoff status, agent and queue position now. What the website
+        widget reads to restore a conversation, and again and again for an agent's replies."""
+        c = self.components
+        conversation = c.sessions.get(session_id)
+        messages = c.sessions.messages_after(session_id, max(0, int(after)))
+        position = c.sessions.queue_position(session_id) if conversation.status == WAITING else None
+        ratings = c.feedback.ratings(session_id) if any(m.role in ("assistant", "agent") for m in messages) else {}
+        return customer_view(conversation, messages, position, ratings, c.answerer.policy)
 
     # -- agents -------------------------------------------------------------------------------------------
 
@@ -290,25 +307,18 @@ class KefuService:
         """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`); the
         knowledge gaps it answers are closed (`app.dialogue.gaps.answered_gaps`)."""
         saved = save_faq(self.settings, self.ingestion, question, answer, actor.name)
-        records, vectors = self._open_gaps(extra=[saved.question])
-        question_vector = None if vectors is None else vectors[-1]
-        ids = answered_gaps(saved.question, question_vector, records, None if vectors is None else vectors[:-1],
-                            self.components.analyzer.query_terms)  # fmt: skip
-        saved.gaps_closed = self.components.feedback.close_gaps(ids, actor.name, CLOSED_BY_FAQ)
+        if records := self.components.feedback.gaps():
+            vectors = embed_readable(self.components.embedder, [r.question for r in records] + [saved.question], query=True)
+            ids = answered_gaps(saved.question, vectors[-1], records, vectors[:-1], self.components.analyzer.query_terms)
+            saved.gaps_closed = self.components.feedback.close_gaps(ids, actor.name, CLOSED_BY_FAQ)
         return saved
 
     @action(AGENT, "see the knowledge gaps")
     def gaps(self, since: datetime | None = None, limit: int = 20, actor: Principal = LOCAL_OPERATOR) -> list[GapGroup]:
         """The most asked questions Kefu could not answer well (and no one has answered since), grouped by meaning."""
-        records, vectors = self._open_gaps(since)
-        return group_gaps(records, vectors, self.components.analyzer.query_terms)[:limit]
-
-    def _open_gaps(self, since: datetime | None = None, extra: Sequence[str] = ()):
-        """The open gap records, and the vectors of their questions followed by those of `extra` (None if none)."""
         records = self.components.feedback.gaps(since)
-        texts = [r.question for r in records] + list(extra)
-        vectors = embed_readable(self.components.embedder, texts, query=True) if records else None
-        return records, vectors
+        vectors = embed_readable(self.components.embedder, [r.question for r in records], query=True) if records else None
+        return group_gaps(records, vectors, self.components.analyzer.query_terms)[:limit]
 
     @action(ADMIN, "see insights")
     def insights(self, days: int = 30, actor: Principal = LOCAL_OPERATOR) -> Insights:
@@ -377,12 +387,27 @@ class KefuService:
             return self._api_keys
 
     @action(ADMIN, "create API keys", audit="create_key")
-    def create_key(self, role: str, label: str | None = None, actor: Principal = LOCAL_OPERATOR) -> NewKey:
-        return self.api_keys.create(role, label)
+    def create_key(self, role: str, label: str | None = None, origins: Sequence[str] | None = None,
+                   actor: Principal = LOCAL_OPERATOR) -> NewKey:  # fmt: skip
+        """A key of `role`, or (role `widget`) the website widget's publishable key for the web `origins` given."""
+        return self.api_keys.create(role, label, origins)
 
     @action(ADMIN, "see API keys")
     def keys(self, actor: Principal = LOCAL_OPERATOR) -> list[KeyRecord]:
         return self.api_keys.list()
+
+    def widget_visitor(self, key: str, origin: str | None, client: str = "") -> VisitorPass:
+        """Start a website visitor on a page of `origin` with the site's widget key: not an action, any browser
+        on the key's origins may (rate-limited per client address)."""
+        return self.components.visitors.start(key, origin, client)
+
+    def visitor_principal(self, token: str, origin: str | None) -> Principal:
+        """Who a visitor token stands for on a page of `origin` (checked on every request of the widget)."""
+        return self.components.visitors.principal(token, origin)
+
+    def widget_origin_known(self, origin: str | None) -> bool:
+        """Whether an active widget key names `origin` (what the widget routes' CORS answers)."""
+        return self.components.visitors.origin_known(origin)
 
     @action(ADMIN, "revoke API keys", audit="revoke_key")
     def revoke_key(self, which: str, actor: Principal = LOCAL_OPERATOR) -> KeyRecord:

@@ -379,6 +379,10 @@ class SecretSettings(BaseSettings):
     openai_api_key: SecretStr | None = Field(
         None, description="API key for the OpenAI-compatible server (environment only; never read from .env)."
     )
+    widget_secret: SecretStr | None = Field(
+        None, description="Signs the website widget's visitor tokens (at least 16 characters; environment only). "
+        "Unset: a random one kept in KEFU_HOME. Nodes that do not share KEFU_HOME must share this."
+    )
 
 
 class DatabaseSettings(_Group):
@@ -413,6 +417,37 @@ class ServeSettings(_Group):
     max_body_kb: int = Field(256, ge=1, description="Largest JSON request body the API accepts, in KB (uploads: KEFU_MAX_FILE_MB per file).")
     max_requests: int = Field(
         64, ge=1, description="Most requests one API worker handles at once; more are answered 503 with Retry-After."
+    )
+    public_url: str = Field(
+        "", description="The address browsers reach `kefu serve` at (e.g. `https://kefu.example`), for the website "
+        "widget's snippet; default http://KEFU_SERVE_HOST:KEFU_SERVE_PORT."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError("give the address browsers use, e.g. https://kefu.example")
+        return value
+
+    @property
+    def public_base(self) -> str:
+        """Where browsers reach the API: KEFU_PUBLIC_URL, else the address it listens on."""
+        return self.public_url or f"http://{self.serve_host}:{self.serve_port}"
+
+
+class WidgetSettings(_Group):
+    widget_visitors_per_minute: int = Field(
+        10, ge=0, description="Most new website-widget visitors one address may start per minute (0: no limit); "
+        "each visitor's messages are limited by KEFU_RATE_PER_CLIENT."
+    )
+    widget_visitor_days: int = Field(
+        30, ge=1, le=3650, description="How long a widget visitor's token (and so their conversation) lasts in their browser, in days."
+    )
+    widget_streams: int = Field(
+        256, ge=1, description="Most live-update streams (an open widget waiting for or talking with an agent) one API "
+        "worker keeps open; they do not count towards KEFU_MAX_REQUESTS."
     )
 
 
@@ -464,6 +499,7 @@ class Settings(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    widget: WidgetSettings = Field(default_factory=WidgetSettings)
     ui: UISettings = Field(default_factory=UISettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
 

@@ -121,6 +121,7 @@ def test_desk_batch_insights_and_team_calls_check_the_role(service):
 NOT_ACTIONS = {  # what anyone may call: no role, nothing privileged
     "acting_as", "ask", "retriever", "sign_in", "principal", "key_principal", "warm_up", "readiness",
     "generator_config", "close",
+    "widget_visitor", "visitor_principal", "widget_origin_known",  # the widget's sign-in: a key and a page's origin
 }
 
 

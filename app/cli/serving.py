@@ -2,7 +2,9 @@
 
 `kefu serve` starts `python -m api` in this process's place (as `kefu ui` starts `python -m ui`), so the CLI
 never imports FastAPI or uvicorn. `kefu keys create` prints the new key once, as the last line of its output
-(scripts take it with `tail -n 1`); only its hash is stored, so it can never be shown again.
+(scripts take it with `tail -n 1`); only its hash is stored, so it can never be shown again. A widget key
+(`--role widget --origin https://shop.example`) is printed after the one line a site pastes into its pages to
+embed the chat widget (`<script src=".../widget.js" data-kefu-key="..." defer></script>`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 
 import click
 
-from app.access.auth import ROLES
+from app.access.api_keys import KEY_ROLES, WIDGET
 from app.cli.base import get_service, main, print_json
 from app.settings import load_settings
 
@@ -39,20 +41,29 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--role", type=click.Choice(ROLES), required=True,
-              help="customer: chat and own conversations; agent: the desk; admin: everything.")  # fmt: skip
+@click.option("--role", type=click.Choice(KEY_ROLES), required=True,
+              help="customer: chat and own conversations; agent: the desk; admin: everything; widget: the website "
+                   "chat widget's publishable key (with --origin).")  # fmt: skip
+@click.option("--origin", "origins", multiple=True, metavar="URL",
+              help="A widget key's site, e.g. https://shop.example (repeat for more); its pages may use the widget.")  # fmt: skip
 @click.option("--label", default=None, help="A name to recognise the key by (a site, a bot, a person).")
-def create(role: str, label: str | None) -> None:
+def create(role: str, origins: tuple[str, ...], label: str | None) -> None:
     """Create a key; it is printed once, as the last line (only its hash is kept)."""
-    made = get_service().create_key(role, label)
+    made = get_service().create_key(role, label, list(origins))
     r = made.record
-    click.echo(f"Created {r.role} key {r.id} (prefix {r.prefix}{', ' + r.label if r.label else ''}). "
-               "Keep it now: it cannot be shown again.")  # fmt: skip
+    named = f"prefix {r.prefix}{', ' + r.label if r.label else ''}"
+    if r.role == WIDGET:
+        base = load_settings().serve.public_base
+        click.echo(f"Created widget key {r.id} ({named}) for {', '.join(r.origins)}. It is publishable (safe in page "
+                   "source) and cannot be shown again. Paste this line into the site's pages (KEFU_PUBLIC_URL sets the address):")  # fmt: skip
+        click.echo(f'<script src="{base}/widget.js" data-kefu-key="{made.key}" defer></script>')
+    else:
+        click.echo(f"Created {r.role} key {r.id} ({named}). Keep it now: it cannot be shown again.")
     click.echo(made.key)
 
 
 @keys.command("list")
-@click.option("--json", "as_json", is_flag=True, help='Print {"keys": [{"id", "prefix", "role", "label", ...}]}.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"keys": [{"id", "prefix", "role", "label", "origins", ...}]}.')
 def list_keys(as_json: bool) -> None:
     """List keys (never their secrets)."""
     records = get_service().keys()
@@ -64,7 +75,8 @@ def list_keys(as_json: bool) -> None:
         return
     for r in records:
         state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
-        click.echo(f"{r.id:>4} {r.prefix} {r.role:<8} {(r.label or '-'):<24} {state}; last used {r.last_used_at or 'never'}")
+        origins = f"; origins {' '.join(r.origins)}" if r.origins else ""
+        click.echo(f"{r.id:>4} {r.prefix} {r.role:<8} {(r.label or '-'):<24} {state}; last used {r.last_used_at or 'never'}{origins}")
 
 
 @keys.command("revoke")

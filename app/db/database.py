@@ -32,7 +32,7 @@ from app.errors import ConfigError
 BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision id; `tests/test_database.py` checks it against Alembic's head.
-HEAD_REVISION = "0005_gaps_closed"
+HEAD_REVISION = "0006_gaps_closed"
 _MIGRATION_LOCK_KEY = 0x6B656675  # "kefu": the PostgreSQL advisory lock held while migrating
 
 

@@ -8,7 +8,8 @@ migrations in `app/db/migrations/versions` (one per change, in order); these cla
   customer message an answer replies to.
 - `feedback`: helpful / not helpful on an answer, with an optional comment.
 - `knowledge_gaps`: questions Kefu could not answer well (abstained, or an answer marked not helpful).
-- `users`, `api_keys`: staff accounts of the web app and keys of the HTTP API (hashes only).
+- `users`, `api_keys`: staff accounts of the web app and keys of the HTTP API (hashes only; a widget key with
+  the web origins it may be used from).
 - `audit_log`: one record per turn and per privileged action (sizes and verdicts, never text).
 - `login_failures`: failed sign-ins, for rate limiting by user and by client.
 - `sites`: the websites crawled into the knowledge base (`app.knowledge.sites`), with their labels and last sync.
@@ -94,7 +95,7 @@ class KnowledgeGap(Base):
     )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    # Answered (an agent's FAQ entry): kept, but no longer an open gap (migration 0005).
+    # Answered (an agent's FAQ entry): kept, but no longer an open gap (migration 0006).
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     closed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     closed_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -123,6 +124,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    origins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # a widget key's web origins
 
 
 class AuditRecord(Base):

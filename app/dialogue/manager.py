@@ -185,7 +185,7 @@ class DialogueManager:
         if handoff.is_handed_over(status):
             position = self.sessions.queue_position(conversation_id)
             text = say("waiting", language) + (say("queue", language, n=position, ahead=position - 1) if position else "")
-            return Answer(text, MODE_HANDOFF, language=language, status=status)
+            return Answer(text, MODE_HANDOFF, language=language, session_id=conversation_id, status=status)
         self.sessions.transition(conversation_id, "request", reason=handoff.REASON_REQUESTED)
         answer = Answer(say("requested", language), MODE_HANDOFF, language=language)
         stored = self.sessions.add(conversation_id, NewMessage("assistant", answer.answer, answer.mode, intent=intents.HUMAN))

@@ -403,6 +403,16 @@ class SessionStore:
             rows = db.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)).all()
             return [_message(r) for r in rows]
 
+    def messages_after(self, conversation_id: str, after: int = 0, limit: int = 200) -> list[MessageRecord]:
+        """The conversation's messages with an id above `after`, oldest first, at most `limit` (the newest of
+        them when there are more): what a customer's open chat has not shown yet."""
+        with self.db.read() as db:
+            rows = db.scalars(
+                select(Message).where(Message.conversation_id == conversation_id, Message.id > after)
+                .order_by(Message.id.desc()).limit(limit)
+            ).all()  # fmt: skip
+            return [_message(r) for r in reversed(rows)]
+
     def message(self, message_id: int) -> MessageRecord:
         with self.db.read() as db:
             row = db.get(Message, message_id)

@@ -1,7 +1,7 @@
-"""m005_gaps_closed: a knowledge gap can be closed by the answer that fills it.
+"""m006_gaps_closed: a knowledge gap can be closed by the answer that fills it.
 
-Revision ID: 0005_gaps_closed
-Revises: 0004_sites
+Revision ID: 0006_gaps_closed
+Revises: 0005_widget_keys
 
 - `knowledge_gaps.closed_at`, `closed_by`, `closed_reason`: when a gap was answered (an agent saved an FAQ entry
   for it: reason `faq`), by whom. Closed gaps are kept (the record of what customers asked) but leave the
@@ -11,8 +11,8 @@ Revises: 0004_sites
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_gaps_closed"
-down_revision = "0004_sites"
+revision = "0006_gaps_closed"
+down_revision = "0005_widget_keys"
 branch_labels = None
 depends_on = None
 
