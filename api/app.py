@@ -2,7 +2,7 @@
 openai_routes`, `api.rest`, `api.health`, `api.widget` with the website widget's script), the request middleware (`api.middleware`), CORS (KEFU_CORS_ORIGINS)
 and the error handlers (`api.errors`). One `KefuService` per worker process, built here and shared by every
 request (it is thread-safe); its warm-up starts when the server does, so `/readyz` turns ready once the models
-are loaded. OpenAPI docs at `/docs`.
+are loaded. OpenAPI docs at `/docs`, served from local files (`api.docs`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, health, openai_routes, rest, widget
+from api import docs, errors, health, openai_routes, rest, widget
 from api.middleware import RequestMiddleware
 from app.settings import Settings, load_settings
 
@@ -39,9 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         service.close()
 
-    app = FastAPI(title="Kefu", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Kefu", description=DESCRIPTION, version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
     errors.install(app)
+    docs.install(app)
     app.include_router(openai_routes.router)
     app.include_router(rest.router)
     app.include_router(health.router)

@@ -4,9 +4,13 @@ OpenAI talk to Kefu unchanged.
 
 The client sends the conversation; Kefu answers its last user message from the knowledge base, statelessly
 (`app.dialogue.completions`: nothing is stored). Citations `[n]` stay in the text; the sources, the answer's mode and
-confidence go in an extra top-level `kefu` field (on the last chunk when streamed), which OpenAI clients ignore.
-`usage` is given when a language model wrote the answer (its prompt and answer tokens). Sampling parameters
-(`temperature`, `max_tokens`...) and the `model` name are accepted and not used: Kefu's settings decide.
+confidence go in an extra top-level `kefu` field (on the chunk with `finish_reason` when streamed), which OpenAI
+clients ignore. With KEFU_OPENAI_SOURCES_FOOTER the sources are also appended to the text, for clients that show
+only text. A whole completion always carries `usage` (the model's own count when a model wrote the answer, else
+Kefu's estimate: `app.dialogue.completions.usage`); a stream carries it, as OpenAI's does, only when asked with
+`stream_options: {"include_usage": true}`: `"usage": null` on every chunk, then one last chunk with no choices
+and the usage. Sampling parameters (`temperature`, `max_tokens`...) and the `model` name are accepted and not
+used: Kefu's settings decide.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.access.gate import Acting
-from app.dialogue.completions import ChatMessage, message_text
+from app.dialogue.completions import ChatMessage, message_text, sources_footer, usage
 from api import sse
 from api.errors import request_id
 from api.security import chat_access
@@ -35,11 +39,17 @@ class Message(BaseModel):
     content: Any = None
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = Field(False, description="Send a last chunk with the token usage (and `usage: null` before).")
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(MODEL_ID, description="Accepted and not used: Kefu answers with its configured model.")
     messages: list[Message] = Field(description="The conversation, oldest first; the last one is the customer's.")
     stream: bool = Field(False, description="Stream the answer as server-sent events.")
+    stream_options: StreamOptions | None = Field(None, description="With `include_usage`, a stream ends with the usage.")
 
 
 @router.get("/v1/models", summary="The one model Kefu serves")
@@ -62,23 +72,25 @@ def chat_completions(body: ChatRequest, request: Request, access: Acting = Depen
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     state = request.scope.setdefault("state", {})
+    footer = request.app.state.service.settings.serve.openai_sources_footer
     if not body.stream:
         for _ in rest:
             pass
         answer = reply.answer
         state["kefu_mode"] = answer.mode
-        out = {
+        content = answer.answer + (sources_footer(answer.sources, answer.language) if footer else "")
+        return {
             "id": completion_id, "object": "chat.completion", "created": created, "model": MODEL_ID,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
-            "kefu": kefu_field(answer),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": usage(reply, messages).to_dict(), "kefu": kefu_field(answer),
         }  # fmt: skip
-        if reply.usage is not None:
-            out["usage"] = reply.usage.to_dict()
-        return out
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    counted = body.stream_options is not None and body.stream_options.include_usage
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
         return sse.event({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                          "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})  # fmt: skip
+                          "choices": choices, **({"usage": None} if counted else {}), **extra})  # fmt: skip
 
     def events() -> Iterator[str]:
         try:
@@ -90,8 +102,11 @@ def chat_completions(body: ChatRequest, request: Request, access: Acting = Depen
                     yield chunk({"content": piece})
             answer = reply.answer
             state["kefu_mode"] = answer.mode
-            counted = {"usage": reply.usage.to_dict()} if reply.usage is not None else {}
-            yield chunk({}, "stop", kefu=kefu_field(answer), **counted)
+            if footer and answer.sources:
+                yield chunk({"content": sources_footer(answer.sources, answer.language)})
+            yield chunk({}, "stop", kefu=kefu_field(answer))
+            if counted:
+                yield chunk(None, usage=usage(reply, messages).to_dict())
         except Exception as exc:  # noqa: BLE001 - the stream has begun: tell the client inside it
             yield sse.error_event(exc, request_id(request))
         yield sse.DONE

@@ -46,8 +46,8 @@ from app.components import Components
 from app.desk.assist import SavedFaq, Suggestion, save_faq, suggest_reply
 from app.desk.insights import Insights, compute
 from app.dialogue.completions import ChatMessage, split_conversation
-from app.dialogue.feedback import FeedbackRecord
-from app.dialogue.gaps import GapGroup, group_gaps
+from app.dialogue.feedback import CLOSED_BY_FAQ, FeedbackRecord
+from app.dialogue.gaps import GapGroup, answered_gaps, group_gaps
 from app.dialogue.handoff import WAITING
 from app.dialogue.sessions import ConversationRecord, MessageRecord
 from app.dialogue.transcript import CustomerView, customer_view
@@ -317,12 +317,18 @@ class KefuService:
 
     @action(AGENT, "save an answer as an FAQ entry", audit="save_faq")
     def save_faq(self, question: str, answer: str, actor: Principal = LOCAL_OPERATOR) -> SavedFaq:
-        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`)."""
-        return save_faq(self.settings, self.ingestion, question, answer, actor.name)
+        """Add an agent's answer to the managed FAQ sheet and index it at once (see `app.desk.assist`); the
+        knowledge gaps it answers are closed (`app.dialogue.gaps.answered_gaps`)."""
+        saved = save_faq(self.settings, self.ingestion, question, answer, actor.name)
+        if records := self.components.feedback.gaps():
+            vectors = embed_readable(self.components.embedder, [r.question for r in records] + [saved.question], query=True)
+            ids = answered_gaps(saved.question, vectors[-1], records, vectors[:-1], self.components.analyzer.query_terms)
+            saved.gaps_closed = self.components.feedback.close_gaps(ids, actor.name, CLOSED_BY_FAQ)
+        return saved
 
     @action(AGENT, "see the knowledge gaps")
     def gaps(self, since: datetime | None = None, limit: int = 20, actor: Principal = LOCAL_OPERATOR) -> list[GapGroup]:
-        """The most asked questions Kefu could not answer well, grouped by meaning."""
+        """The most asked questions Kefu could not answer well (and no one has answered since), grouped by meaning."""
         records = self.components.feedback.gaps(since)
         vectors = embed_readable(self.components.embedder, [r.question for r in records], query=True) if records else None
         return group_gaps(records, vectors, self.components.analyzer.query_terms)[:limit]

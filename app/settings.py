@@ -420,6 +420,11 @@ class ServeSettings(_Group):
     api_anonymous_chat: bool = Field(
         False, description="Let callers without an API key use the OpenAI-compatible chat route as customers (rate-limited per address)."
     )
+    openai_sources_footer: bool = Field(
+        False, description="Append the sources behind an answer's [n] citations as a short text footer (\"Sources:\" "
+        "and one line each) to OpenAI-compatible chat answers, for clients that show only the text; the `kefu` field "
+        "keeps them either way."
+    )
     max_body_kb: int = Field(256, ge=1, description="Largest JSON request body the API accepts, in KB (uploads: KEFU_MAX_FILE_MB per file).")
     max_requests: int = Field(
         64, ge=1, description="Most requests one API worker handles at once; more are answered 503 with Retry-After."

@@ -25,6 +25,9 @@ from rag.store import KnowledgeStore, SearchFilter, StoredChunk, doc_id_of
 from rag.vector_spaces import VectorSpaces
 
 MODES = ("hybrid", "lexical", "dense")
+# What a hit's `score` is: reciprocal rank fusion (hybrid; dense over several vector spaces), BM25 (lexical) or a
+# cosine (dense, one vector space). Front ends label the score by it.
+SCORE_RRF, SCORE_BM25, SCORE_COSINE = "rrf", "bm25", "cosine"
 
 
 @dataclass
@@ -36,6 +39,7 @@ class SearchHit:
     dense_rank: int | None = None  # the best rank in any space's dense ranking
     similarity: float | None = None  # cosine of query and chunk in the main space, whatever the mode found it by
     multilingual_similarity: float | None = None  # the same in the multilingual space (its own scale)
+    score_kind: str = SCORE_RRF  # what `score` is: SCORE_RRF, SCORE_BM25 or SCORE_COSINE
 
     def to_dict(self) -> dict:
         c = self.chunk
@@ -45,6 +49,7 @@ class SearchHit:
             "source": c.source,
             "chunk_id": c.chunk_id,
             "score": round(self.score, 6),
+            "score_kind": self.score_kind,
             "text": c.text,
             "section": c.section,
             "page": c.page,
@@ -140,12 +145,13 @@ class HybridRetriever:
         lexical_pos = {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(lexical, start=1)}
         dense_pos = {m: {key(cid): (rank, score, cid) for rank, (cid, score) in enumerate(r, start=1)} for m, r in dense.items()}
         merged = interleave([list(p) for p in dense_pos.values()])
+        kind = SCORE_RRF
         if mode == "hybrid":
             fused = reciprocal_rank_fusion([list(lexical_pos), merged], k=self.rrf_k, limit=k)
         elif mode == "lexical":
-            fused = [(key(cid), score) for cid, score in lexical[:k]]
+            fused, kind = [(key(cid), score) for cid, score in lexical[:k]], SCORE_BM25
         elif len(dense) == 1:  # one space: its cosines
-            fused = [(key(cid), score) for cid, score in next(iter(dense.values()))[:k]]
+            fused, kind = [(key(cid), score) for cid, score in next(iter(dense.values()))[:k]], SCORE_COSINE
         else:  # several spaces: cosines of different models do not compare, ranks do
             fused = [(item, 1.0 / (self.rrf_k + rank)) for rank, item in enumerate(merged[:k], start=1)]
         positions = [lexical_pos, *dense_pos.values()]
@@ -178,6 +184,7 @@ class HybridRetriever:
                     dense_rank=min(dense_ranks) if dense_ranks else None,
                     similarity=sims.get(main, {}).get(cid),
                     multilingual_similarity=sims.get(multilingual, {}).get(cid) if multilingual else None,
+                    score_kind=kind,
                 )
             )
         return hits

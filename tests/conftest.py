@@ -116,7 +116,12 @@ def kefu(*args: str, expect: int = 0) -> str:
 
 
 def kefu_json(*args: str, expect: int = 0):
-    return json.loads(kefu(*args, "--json", expect=expect))
+    """Run `kefu ... --json` in-process; the JSON it printed on stdout (notes on stderr are not part of it)."""
+    from app.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == expect, f"kefu {' '.join(args)} --json exited {result.exit_code}:\n{result.output}"
+    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="session")

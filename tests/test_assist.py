@@ -66,6 +66,27 @@ def test_an_answer_saved_as_faq_answers_the_next_identical_question(service):
         service.save_faq(question, "  ", actor=operator_as("anna"))
 
 
+def test_an_answer_saved_as_faq_closes_the_knowledge_gap_it_answers(service, monkeypatch):
+    from conftest import kefu_json
+
+    monkeypatch.setenv("KEFU_HOME", str(service.settings.core.home))  # `kefu gaps` on this service's data
+    monkeypatch.setenv("KEFU_DATABASE_URL", service.settings.database_url)
+    for question in ("Do you sell gift wrapping paper?", "do you sell gift wrapping paper", "Can I buy a drone from you?"):
+        assert service.ask(question).mode == "abstain"
+
+    def open_gaps() -> dict[str, int]:
+        return {g["question"].lower().rstrip("?"): g["count"] for g in kefu_json("gaps")["gaps"]}
+
+    assert open_gaps() == {"do you sell gift wrapping paper": 2, "can i buy a drone from you": 1}
+    saved = service.save_faq("Do you sell gift-wrapping paper?", "Yes: add gift wrapping at checkout for $3.",
+                             actor=operator_as("anna"))  # fmt: skip
+    assert saved.gaps_closed == 2  # both wordings of that gap, and not the other one
+    assert open_gaps() == {"can i buy a drone from you": 1}
+    closed = [g for g in service.components.feedback.gaps(closed=True) if g.question.lower().startswith("do you sell")]
+    assert len(closed) == 2  # kept, marked answered
+    assert service.ask("Do you sell gift wrapping paper?").mode == MODE_FAQ  # the next customer gets the answer
+
+
 def test_insights_count_conversations_modes_handoffs_latency_and_feedback(database_url):
     from app.db.database import Database
     from app.dialogue.feedback import FeedbackStore

@@ -203,7 +203,15 @@ def test_the_support_desk_end_to_end(desk_home, served_app, browser, tmp_path):
     # The customer's open page shows the reply without a reload.
     expect(customer.get_by_text("Hello, this is Anna from support")).to_be_visible(timeout=60_000)
     expect(customer.get_by_text("anna from our support team is with you")).to_be_visible()
+    talk = customer.get_by_role("button", name="Talk to a person")
+    expect(talk).to_be_disabled()
     shoot(customer, "chat-with-agent")
+
+    # The agent resolves it: the customer may ask for a person again, still without a reload.
+    agent.get_by_role("button", name="Mark resolved").click()
+    expect(agent.get_by_text("Marked resolved.")).to_be_visible(timeout=60_000)
+    expect(customer.get_by_text("This conversation was marked resolved.")).to_be_visible(timeout=60_000)
+    expect(talk).to_be_enabled(timeout=30_000)
 
     # Batch FAQ: a sheet of questions answered, ready to download.
     sheet = tmp_path / "questions.csv"
@@ -251,3 +259,31 @@ def test_the_support_desk_end_to_end(desk_home, served_app, browser, tmp_path):
     expect(chip).to_be_visible(timeout=60_000)  # after the rerun that follows the stream
     chip.click()
     expect(later.get_by_text(re.compile(r"^\[1\] 退货与退款政策"))).to_be_visible()
+
+
+def test_the_api_docs_work_without_the_internet(kb_home, browser, tmp_path):
+    """/docs renders in Chromium with every host but Kefu's blocked, as on a machine without the internet."""
+    from api_server import ApiServer, clean_env
+    from playwright.sync_api import expect
+
+    api = ApiServer(clean_env(home=kb_home, database_url=f"sqlite:///{tmp_path / 'sessions.db'}"), tmp_path).wait_ready()
+    elsewhere = []
+    try:
+        page = new_page(browser)
+
+        def only_kefu(route):
+            if route.request.url.startswith(api.url + "/"):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_kefu)
+        page.goto(api.url + "/docs")
+        expect(page.locator(".opblock-summary-path", has_text="/v1/chat/completions")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Kefu answers customers from your knowledge base")).to_be_visible()
+        page.locator(".opblock-summary-path", has_text="/v1/chat/completions").click()  # the page works: it opens
+        expect(page.get_by_role("button", name="Try it out")).to_be_visible(timeout=30_000)
+    finally:
+        api.stop()
+    assert elsewhere == []

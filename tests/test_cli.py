@@ -251,3 +251,69 @@ def test_the_index_check_is_not_repeated_for_every_question(use_kb):
     service.components._index_checked_at -= 60  # after INDEX_CHECK_SECONDS the store is asked again
     service.search("refund")
     assert len(calls) == 2
+
+
+def test_sessions_list_is_aligned_columns_with_plain_previews(use_kb):
+    assert "\n- You have" in kefu_json("ask", "How long do I have to return an item?", "--session", "plain-1")["answer"]
+    kefu_json("ask", "My order number is KF-77812 and I want to talk to a person", "--session", "queued-22")
+    kefu_json("ask", "I want to talk to a person", "--session", "taken-333")
+    kefu("sessions", "reply", "taken-333", "Hello, **Ben** here.", "--agent", "demo-agent")
+    lines = kefu("sessions", "list").splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "AGENT", "FOR", "MESSAGES", "LAST", "MESSAGE"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == {"plain-1", "queued-22", "taken-333"}
+    for column in ("STATUS", "AGENT", "FOR", "LAST MESSAGE"):  # every cell starts under its heading
+        start = lines[0].index(column)
+        assert all(line[start - 1] == " " and line[start] != " " for line in rows.values()), (column, lines)
+    messages_end = lines[0].index("MESSAGES") + len("MESSAGES")  # counts are right-aligned under theirs
+    assert all(line[messages_end - 1].isdigit() and line[messages_end] == " " for line in rows.values()), lines
+    assert rows["taken-333"].split()[1:3] == ["with_agent", "demo-agent"]
+    assert rows["queued-22"].split()[1:3] == ["waiting_agent", "-"]
+    assert "**" not in "\n".join(lines)
+    assert rows["taken-333"].endswith("  Hello, Ben here.")
+    assert "our knowledge base: You have 30 day" in rows["plain-1"] and rows["plain-1"].endswith("…")  # no "- "
+
+
+def test_plain_text_drops_markdown_and_keeps_every_word():
+    from app.answering.plaintext import plain_text, preview
+
+    answer = "- You have **30 days** from `delivery`; see [the policy](https://shop.example/returns) [1]\n> *Quoted* ![logo](x.png)"
+    assert plain_text(answer) == "You have 30 days from delivery; see the policy (https://shop.example/returns) [1]\nQuoted logo"
+    assert preview("# Title\n\n__Bold__ and snake_case_name and 2*3*4", 200) == "Title Bold and snake_case_name and 2*3*4"
+    assert preview("退货期限是 **30 天**。" * 10, 12) == "退货期限是 30 天。…"
+
+
+def test_commands_on_an_empty_store_say_which_store_they_used(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    def run(*args: str, env: dict | None = None):
+        result = CliRunner().invoke(main, list(args), catch_exceptions=False, env=env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    elsewhere = tmp_path / "elsewhere" / "kefu-home"
+    searched = run("search", "how long to return an item", env={"KEFU_HOME": str(elsewhere)})
+    assert searched.stdout.strip() == "No results."
+    assert f"the knowledge base {elsewhere / 'knowledge.sqlite3'} is empty" in searched.stderr
+    assert "kefu ingest PATH" in searched.stderr and "KEFU_HOME is not set" not in searched.stderr
+
+    monkeypatch.delenv("KEFU_HOME")  # the default: .kefu in the current folder (tmp_path)
+    asked = run("ask", "How long do I have to return an item?")
+    default = (tmp_path / ".kefu").resolve()
+    assert "[abstain" in asked.stdout
+    assert f"{default / 'knowledge.sqlite3'} is empty (KEFU_HOME is not set, so Kefu used .kefu in the current folder)" in asked.stderr
+    listed = run("sessions", "list", "--status", "resolved").stdout
+    assert f"No conversations with status resolved (sessions database sqlite:///{default / 'kefu.db'}; KEFU_HOME is not set" in listed
+
+
+def test_search_names_what_each_score_is(use_kb):
+    kinds = {mode: {h["score_kind"] for h in kefu_json("search", "return window", "--mode", mode, "-k", "3")["results"]}
+             for mode in ("lexical", "dense", "hybrid")}  # fmt: skip
+    assert kinds == {"lexical": {"bm25"}, "dense": {"rrf"}, "hybrid": {"rrf"}}  # dense: two vector spaces, fused by rank
+    assert "[rrf 0.0" in kefu("search", "return window", "-k", "1")
+    # A Chinese query MiniLM cannot read searches the multilingual space alone: its cosines.
+    hits = kefu_json("search", "退货期限是多久", "--mode", "dense", "-k", "3")["results"]
+    assert {h["score_kind"] for h in hits} == {"cosine"}
+    assert all(abs(h["score"] - h["multilingual_similarity"]) < 1e-4 for h in hits)

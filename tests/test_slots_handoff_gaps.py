@@ -6,7 +6,7 @@ import pytest
 from app.dialogue import handoff
 from app.errors import InputError
 from app.dialogue.feedback import GapRecord
-from app.dialogue.gaps import group_gaps
+from app.dialogue.gaps import answered_gaps, group_gaps
 from app.dialogue.slots import find_slots, match_product, product_names
 
 PRODUCTS = product_names(["Lumen Buds Pro - User Manual", "流明手表 S2 使用说明书", "Returns and Refunds Policy", "FAQ"])
@@ -82,6 +82,23 @@ def test_gaps_group_by_vector_or_by_terms_and_most_asked_come_first():
     # Without vectors, wordings that share most terms still group.
     by_terms = group_gaps(records[:3], None, lambda text: text.lower().rstrip("?").split())
     assert [g.count for g in by_terms] == [2, 1]
+
+
+def test_an_answer_closes_every_wording_of_the_gap_it_fills_and_nothing_else():
+    records = [
+        _gap(5, "Do you sell gift wrap?"),
+        _gap(4, "can I buy gift wrapping"),  # the same gap, worded otherwise: grouped with the first
+        _gap(3, "Can I buy a drone?"),
+        _gap(2, "你们卖礼品包装纸吗"),  # unreadable for the model: judged by shared terms
+        _gap(1, "你们卖无人机吗"),
+    ]
+    vectors = np.array([[1, 0, 0], [0.82, 0.572, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]], dtype=np.float32)
+    terms = lambda text: text.lower().rstrip("?").split() if text.isascii() else list(text.rstrip("吗"))  # noqa: E731
+    wrap = np.array([0.99, -0.141, 0], dtype=np.float32)  # close to the first wording only (cosine 0.73 to the second)
+    assert answered_gaps("Do you sell gift wrapping paper?", wrap, records, vectors, terms) == [4, 5]
+    assert answered_gaps("你们卖礼品包装纸吗", None, records, vectors, terms) == [2]
+    assert answered_gaps("What are your opening hours?", np.array([0, 1, 0], dtype=np.float32), records, vectors, terms) == []
+    assert answered_gaps("anything", None, [], None, terms) == []
 
 
 def test_the_query_cache_embeds_a_repeated_query_once(embedder):

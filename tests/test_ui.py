@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -220,14 +221,18 @@ def test_an_agents_reply_reaches_the_customers_chat(service):
     assert queued and "Do you ship to Hong Kong" in queued[0].label
     queued[0].click().run()
     assert f"Conversation {sid[:8]}" in [s.value for s in desk.subheader]
+    status = next(c.value for c in desk.caption if "handed over because" in c.value)
+    assert status.startswith("Waiting for an agent for ") and "the customer asked for a person" in status
     transcript = " ".join(m.value for m in desk.markdown)
-    assert "**Customer**" in transcript and "mode handoff" in transcript
+    assert "**Customer**" in transcript and "Handed over to a human agent" in transcript
+    assert "waiting\\_agent" not in transcript + status and "mode handoff" not in transcript
     draft = next(t for t in desk.text_area if t.label == "Your reply")
     assert "Hong Kong" in draft.value  # the suggested reply, from the knowledge base
     assert service.history(sid)[-1].role == "assistant"  # a draft is not a message
     draft.input("Hi, Anna here: yes, we ship to Hong Kong in 5-10 business days.")
     button(desk, "Send").click().run()
     assert "Sent" in desk.success[0].value
+    assert any(c.value.startswith("With anna for ") for c in desk.caption)
 
     customer.run()  # what the transcript's timed refresh does
     last = customer.chat_message[-1]
@@ -252,8 +257,17 @@ def test_save_as_faq_answers_the_next_identical_question_from_the_faq(service):
     button(desk, "Send").click().run()
     assert next(t for t in desk.text_input if t.label == "Customer's question").value == question
     assert next(t for t in desk.text_area if t.label == "Answer").value.startswith("Yes: choose pickup")
+    def gap_questions() -> set[str]:
+        return {q for g in service.gaps(limit=1000) for q in [g.question, *g.examples]}
+
+    assert question in gap_questions()  # the abstention was recorded as a knowledge gap
+    insights = sign_in("root", "app_pages/insights.py")
+    assert question in set(insights.dataframe[0].value["question"])
     button(desk, "Save as FAQ").click().run()
-    assert "Saved as an FAQ entry" in desk.success[0].value
+    assert "Saved as an FAQ entry" in desk.success[0].value and "knowledge gap record" in desk.success[0].value
+    assert question not in gap_questions()  # answered: the gap is closed, so Insights and `kefu gaps` drop it
+    insights.run()
+    assert not insights.dataframe or question not in set(insights.dataframe[0].value["question"])
 
     next_customer = ask(run_app(), question)
     answer = next_customer.chat_message[1]
@@ -283,21 +297,28 @@ def test_the_batch_page_answers_a_sheet_and_offers_the_file(service):
 
 def test_the_knowledge_base_page_uploads_tests_retrieval_and_deletes(service):
     at = sign_in("root", "app_pages/knowledge_base.py")
-    documents = int(at.metric[0].value)
+    documents, chunks = int(at.metric[0].value), int(at.metric[1].value)
     upload = "# Store hours\n\nThe Shanghai flagship store opens from 10:00 to 21:30 every day.\n".encode()
     at.file_uploader[0].set_value(("store-hours.md", upload, "text/markdown")).run()
     button(at, "Index these files").click().run()
     assert not at.exception, at.exception
     assert at.success[0].value.startswith("1 indexed, 0 unchanged, 0 failed")
     assert list(at.dataframe[0].value["file"]) == ["upload/store-hours.md"]  # the per-file result
-    assert int(at.run().metric[0].value) == documents + 1
+    assert int(at.metric[0].value) == documents + 1 and int(at.metric[1].value) == chunks + 1  # fresh at once
 
     next(t for t in at.text_input if t.label == "Query").input("When does the Shanghai store close?")
     next(b for b in at.button if b.label == "Search").click().run()
     assert [s.value for s in at.subheader][-3:] == ["BM25", "Dense (embeddings)", "Fused (RRF)"]
     hits = [m.value for m in at.markdown if m.value.startswith("**1. ")]
     assert len(hits) == 3 and all("Store hours" in h for h in hits)
-    assert any(c.value.startswith("bm25 ") for c in at.caption) and any(c.value.startswith("rrf ") for c in at.caption)
+    rankings = service.compare_rankings("When does the Shanghai store close?", 5)
+    for column, mode in zip(at.columns[-3:], ("lexical", "dense", "hybrid")):
+        scores = [c.value for c in column.caption]
+        kind = rankings[mode][0].score_kind  # dense over two vector spaces is fused too: an RRF value
+        assert scores and all(line.startswith(f"{kind} ") for line in scores), (mode, scores)
+        first = rankings[mode][0]
+        assert scores[0].startswith(f"{kind} {first.score:.4f}".replace(".", "\\."))
+    assert rankings["dense"][0].score_kind == "rrf"  # the sample store has MiniLM and multilingual-e5 vectors
 
     table = at.dataframe[0].value
     store_hours = table.loc[table["title"] == "Store hours", "id"].iloc[0]
@@ -361,3 +382,38 @@ def test_the_team_page_adds_and_disables_accounts(service):
     next(s for s in at.selectbox if s.label == "Account").select("bea").run()
     button(at, "Disable bea").click().run()
     assert service.components.users.get("bea").disabled
+
+
+# -- languages ---------------------------------------------------------------------------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Not the interface's words: figures and icons, names, file formats, scores (`bm25 3.4`), document titles (numbered).
+NOT_WORDS = re.compile(r"^[\d\W_]*$|^(BM25|Kefu|CSV|XLSX|anna|root|locky|bea)$|^(bm25|rrf) [\d\\.]+$|^\\?\[\d+\\?\] ")
+
+
+def english_left(at: AppTest) -> list[str]:
+    """The page's own words (titles, headings, labels, captions, tabs, table headings) that are not Chinese."""
+    texts = [e.value for kind in ("title", "subheader", "caption", "info") for e in at.get(kind)]
+    texts += [e.label for kind in ("button", "text_input", "text_area", "selectbox", "multiselect", "slider", "metric",
+                                   "checkbox", "radio", "file_uploader", "tab", "expander", "download_button") for e in at.get(kind)]  # fmt: skip
+    texts += [str(c) for frame in at.dataframe for c in frame.value.columns]
+    return [text for text in texts if text and not CJK.search(text) and not NOT_WORDS.match(text.strip())]
+
+
+@pytest.mark.parametrize("page", ["agent_desk.py", "batch.py", "knowledge_base.py", "insights.py", "team.py"])
+def test_every_staff_page_speaks_chinese_too(service, page):
+    at = sign_in("root", f"app_pages/{page}")
+    at.sidebar.selectbox[0].select("zh").run()
+    assert not at.exception, at.exception
+    if page == "knowledge_base.py":
+        next(t for t in at.text_input if t.label == "查询").input("退货")
+        next(b for b in at.button if b.label == "搜索").click().run()
+        assert [s.value for s in at.subheader][-3:] == ["BM25", "向量（嵌入）", "融合（RRF）"]
+    if page == "agent_desk.py":  # a conversation open, with its status in words
+        sid = ask(run_app(), "我要转人工").query_params["c"]
+        at.run()
+        next(b for b in at.button if b.key == f"queue-{sid}").click().run()
+        assert any(c.value.startswith("等待人工接入，已 ") for c in at.caption)
+    assert titles(at) and CJK.search(titles(at)[0])
+    assert english_left(at) == []
+    assert "已登录：**root**（管理员）" in [m.value for m in at.sidebar.markdown]

@@ -2,12 +2,16 @@
 the visitor picks one in the sidebar; answers are in the customer's own language whatever this says.
 
 `t(key, **values)` looks a text up in the current language (English when a key has no Chinese). Only the
-interface's fixed text lives here; text from answers, documents and agents is rendered by `ui.rendering`.
+interface's fixed text lives here (the customer's pages; the staff pages' words are in `ui.staff_texts`, merged
+into the same table); text from answers, documents and agents is rendered by `ui.rendering`. `label(kind, value)`
+names a stored value (a conversation's status, a handoff reason, a role) in words.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+
+from ui.staff_texts import STAFF_TEXTS
 
 LANGUAGES = {"en": "English", "zh": "中文"}
 STATE_KEY = "kefu_language"
@@ -72,6 +76,11 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+if TEXTS.keys() & STAFF_TEXTS.keys():
+    raise RuntimeError(f"interface texts defined twice: {sorted(TEXTS.keys() & STAFF_TEXTS.keys())}")
+TEXTS.update(STAFF_TEXTS)
+
+
 def browser_language() -> str:
     try:
         locale = st.context.locale
@@ -90,6 +99,13 @@ def t(key: str, **values: object) -> str:
     texts = TEXTS[key]
     text = texts.get(language(), texts["en"])
     return text.format(**values) if values else text
+
+
+def label(kind: str, value: str | None, **values: object) -> str:
+    """A stored value in words: `label("status", "waiting_agent")` is "Waiting for an agent"; a value with no
+    words of its own is shown as it is."""
+    key = f"{kind}_{value}"
+    return t(key, **values) if key in TEXTS else str(value or "")
 
 
 def language_picker() -> None:

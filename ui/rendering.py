@@ -15,7 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from ui.i18n import t
+from app.answering.plaintext import preview
+from ui.i18n import label, t
 
 MAX_MESSAGE_CHARS = 8000
 MAX_EXCERPT_CHARS = 600
@@ -157,20 +158,20 @@ def render_message(message: Mapping[str, Any], rating: Callable[[], None] | None
 def render_transcript_entry(message: Mapping[str, Any]) -> None:
     """One message as an agent sees it: role, author, mode, confidence, the standalone query, every source."""
     role = message.get("role", "")
-    who = {"user": "Customer", "assistant": "Kefu", "agent": f"Agent {message.get('author') or ''}".strip(),
-           "system": "System"}.get(role, role)  # fmt: skip
+    who = {"user": t("who_customer"), "assistant": t("who_kefu"), "agent": t("who_agent", agent=message.get("author") or ""),
+           "system": t("who_system")}.get(role, role)  # fmt: skip
     details = [message.get("created_at", "")[11:19]]
     if message.get("mode"):
-        details.append(f"mode {message['mode']}")
+        details.append(mode_caption({"mode": message["mode"]}) or "")
     if message.get("confidence") is not None:
-        details.append(f"confidence {message['confidence']:.2f}")
+        details.append(t("confidence", value=f"{message['confidence']:.2f}"))
     if message.get("intent") and role == "user":
-        details.append(f"intent {message['intent']}")
-    st.markdown(f"**{escape_markdown(who)}** · " + escape_markdown(" · ".join(d for d in details if d)))
+        details.append(t("intent", intent=message["intent"]))
+    st.markdown(f"**{escape_markdown(who.strip())}** · " + escape_markdown(" · ".join(d for d in details if d)))
     render_text(message.get("content", ""))
     query = message.get("query")
     if query and role == "assistant" and query.strip() != message.get("content", "").strip():
-        st.caption("Searched: " + escape_markdown(query))
+        st.caption(escape_markdown(t("searched", query=query)))
     sources = message.get("sources") or []
     for number, source in enumerate(sources, start=1):
         st.caption(f"[{number}] " + escape_markdown(source_label(source)))
@@ -183,13 +184,18 @@ def render_sources_list(sources: Sequence[Mapping[str, Any]]) -> None:
             render_passage(number, source)
 
 
-def render_hit(rank: int, hit: Any, score_label: str) -> None:
-    """One result of the retrieval test: rank, score, title and the chunk's text."""
+def render_hit(rank: int, hit: Any) -> None:
+    """One result of the retrieval test: rank, score (named by what it is: BM25, a cosine, or a fused RRF value),
+    the cosines of query and chunk that are not the score itself, title and the chunk's text."""
     chunk = hit.chunk
     st.markdown(f"**{rank}. {escape_markdown(clip(chunk.title, 60))}**")
-    line = [f"{score_label} {hit.score:.4f}"]
-    if hit.similarity is not None and score_label != "cosine":
-        line.append(f"cosine {hit.similarity:.3f}")
+    kind = hit.score_kind
+    line = [t(f"score_{kind}", value=f"{hit.score:.4f}")]
+    if hit.similarity is not None and not (kind == "cosine" and abs(hit.similarity - hit.score) < 1e-6):
+        line.append(t("score_main_cosine", value=f"{hit.similarity:.3f}"))
+    multilingual = hit.multilingual_similarity
+    if multilingual is not None and not (kind == "cosine" and abs(multilingual - hit.score) < 1e-6):
+        line.append(t("score_multilingual_cosine", value=f"{multilingual:.3f}"))
     if chunk.section and chunk.section != chunk.title:
         line.append(clip(chunk.section, 40))
     st.caption(escape_markdown(" · ".join(line)))
@@ -215,14 +221,26 @@ def render_stream(pieces: Any) -> str:
 
 
 def waited(since: str | None) -> str:
-    """How long ago an ISO time was, for a queue: "45 s", "12 min", "2 h 5 min"."""
+    """How long ago an ISO time was, for a queue: "45 s", "12 min", "2 h 5 min" (in the interface's language)."""
     from datetime import datetime, timezone
 
     if not since:
         return ""
     seconds = max(0, int((datetime.now(timezone.utc) - datetime.fromisoformat(since)).total_seconds()))
     if seconds < 90:
-        return f"{seconds} s"
+        return t("seconds", n=seconds)
     if seconds < 90 * 60:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+        return t("minutes", n=seconds // 60)
+    return t("hours", h=seconds // 3600, m=seconds % 3600 // 60)
+
+
+def status_label(status: str, agent: str | None = None) -> str:
+    """A conversation's status in words: "Waiting for an agent", "With anna", "Resolved"."""
+    if status == "with_agent":
+        return t("status_with_agent", agent=agent) if agent else t("status_with_agent_nobody")
+    return label("status", status)
+
+
+def plain_preview(text: str | None, limit: int = 48) -> str:
+    """A message as one line of plain text (no Markdown markers), for a queue entry or a table cell."""
+    return preview(text, limit)

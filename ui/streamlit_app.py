@@ -9,7 +9,7 @@ import streamlit as st
 from app.access.auth import ADMIN, AGENT
 from app.warmup import FAILED, WARMING
 from ui import session
-from ui.i18n import language_picker, t
+from ui.i18n import label, language_picker, t
 from ui.rendering import escape_markdown
 from ui.resources import get_service
 
@@ -41,7 +41,7 @@ if st.session_state.pop(session.AFTER_SIGN_IN_KEY, False) and who.can(AGENT):
 with st.sidebar:
     language_picker()
     if who.kind == "user":
-        st.markdown(t("signed_in_as", name=escape_markdown(who.name), role=who.role))
+        st.markdown(t("signed_in_as", name=escape_markdown(who.name), role=label("role", who.role)))
         if st.button(t("sign_out"), icon="🚪"):
             if session.sign_out():
                 st.stop()  # the browser is on its way to have its sign-in cookie removed

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from app.answering.evaluation import read_queries
-from app.cli.base import ProgressBar, get_service, main, print_json
+from app.cli.base import ProgressBar, get_service, main, note_if_empty, print_json
 from app.errors import InputError
 from app.settings import load_settings
 
@@ -35,15 +35,19 @@ def ask(question: str | None, session_id: str | None, as_json: bool, questions: 
         return
     if not question:
         raise InputError("give a QUESTION to answer, or --questions FILE")
-    reply = get_service().ask_stream(question, session_id=session_id)
+    service = get_service()
+    reply = service.ask_stream(question, session_id=session_id)
     if as_json:
-        print_json(reply.finish().to_dict())
-        return
-    for piece in reply:
-        click.echo(piece, nl=False)
-    answer = reply.finish()
-    click.echo("\n")
-    print_answer_footer(answer)
+        answer = reply.finish()
+        print_json(answer.to_dict())
+    else:
+        for piece in reply:
+            click.echo(piece, nl=False)
+        answer = reply.finish()
+        click.echo("\n")
+        print_answer_footer(answer)
+    if answer.mode == "abstain":
+        note_if_empty(service)
 
 
 def print_answer_footer(answer) -> None:
@@ -59,7 +63,9 @@ def print_answer_footer(answer) -> None:
 
 def _ask_batch(path: Path, as_json: bool) -> None:
     items = _read_questions(path)
-    answers = get_service().ask_batch([text for _, text in items])
+    service = get_service()
+    note_if_empty(service)
+    answers = service.ask_batch([text for _, text in items])
     for (qid, text), answer in zip(items, answers):
         if as_json:
             click.echo(json.dumps({"id": qid, "question": text, **answer.to_dict()}, ensure_ascii=False))
@@ -102,6 +108,7 @@ def batch(input_path: Path, output_path: Path, column: str | None, restart: bool
     from app.knowledge.ingestion import limits_from
 
     service = get_service()
+    note_if_empty(service)
     bar = ProgressBar(enabled=progress, force=bool(progress))
 
     def show(p) -> None:

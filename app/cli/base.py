@@ -3,6 +3,10 @@ a progress bar on stderr.
 
 Errors a user can act on print as one line (`Error: ...`, exit 1); anything unexpected prints a short
 message too, unless KEFU_DEBUG=1 (or pytest) asks for the traceback.
+
+A command that finds the knowledge base (or the sessions database) empty says which one it used, on stderr:
+KEFU_HOME defaults to `.kefu` in the current folder, so a command run from another folder works on an empty
+store of its own, and "no results" alone would not tell why.
 """
 
 from __future__ import annotations
@@ -47,6 +51,36 @@ def get_service():
     from app.services import KefuService
 
     return KefuService()
+
+
+def _default_home() -> str:
+    """Why KEFU_HOME is what it is, when nobody set it (else empty)."""
+    return "" if os.environ.get("KEFU_HOME") else "KEFU_HOME is not set, so Kefu used .kefu in the current folder"
+
+
+def note_if_empty(service) -> bool:
+    """When the knowledge base holds no documents, say on stderr which store this command used and how to fill or
+    find it; True when it was empty."""
+    stats = service.stats()
+    if stats.get("documents"):
+        return False
+    if stats.get("store") == "sqlite":
+        store = f"the knowledge base {stats.get('path')}"
+    else:
+        store = f"the {stats.get('store')} index {stats.get('alias') or ''} at {stats.get('url') or ''}".replace("  ", " ")
+    why = f" ({_default_home()})" if _default_home() and stats.get("store") == "sqlite" else ""
+    click.secho(f"Note: {store} is empty{why}. Index files with `kefu ingest PATH`, or set KEFU_HOME to the folder "
+                "that holds your knowledge base (`make run` uses the repository's .kefu).", err=True, fg="yellow")  # fmt: skip
+    return True
+
+
+def sessions_database(service) -> str:
+    """Which sessions database a command used, for saying that it holds nothing (no password shown)."""
+    from app.db.database import redacted  # SQLAlchemy's URL parser: only when there is nothing to show
+
+    settings = service.settings
+    why = f"; {_default_home()}" if _default_home() and not settings.database.database_url else ""
+    return f"sessions database {redacted(settings.database_url)}{why}"
 
 
 def print_json(value: Any) -> None:

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 import click
 
 from app.access.auth import operator_as
+from app.answering.plaintext import preview
 from app.cli.answers import print_answer_footer
-from app.cli.base import get_service, main, print_json
+from app.cli.base import get_service, main, note_if_empty, print_json, sessions_database
 from app.errors import USER_ERRORS, InputError
 
 ROLE_LABELS = {"user": "customer", "assistant": "kefu", "agent": "agent", "system": "system"}
@@ -47,11 +48,6 @@ def _waited(since: str | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-def _snippet(text: str | None, width: int = 60) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 # -- chat ---------------------------------------------------------------------------------------------------
 
 
@@ -63,6 +59,7 @@ def chat(session_id: str | None) -> None:
     service = get_service()
     last_answer_id: int | None = None
     click.secho(CHAT_HELP, dim=True)
+    note_if_empty(service)
     while True:
         try:
             line = input("you> ")
@@ -127,17 +124,28 @@ def sessions() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the conversations as JSON.")
 def sessions_list(status: str | None, limit: int, as_json: bool) -> None:
     """List conversations, most recently active first (with --status: longest in that status first)."""
-    conversations = get_service().conversations(status, limit)
+    service = get_service()
+    conversations = service.conversations(status, limit)
     if as_json:
         print_json({"sessions": [c.to_dict() for c in conversations]})
         return
     if not conversations:
-        click.echo("No conversations" + (f" with status {status}." if status else " yet."))
+        click.echo("No conversations" + (f" with status {status}" if status else " yet") + f" ({sessions_database(service)}).")
         return
-    for c in conversations:
-        waited = f" for {_waited(c.status_since)}" if c.status in ("waiting_agent", "with_agent") else ""
-        agent = f" ({c.agent})" if c.agent else ""
-        click.echo(f"{c.id:<18} {c.status}{agent}{waited:<14} {c.messages:>4} messages  {_snippet(c.last_message)}")
+    rows = [(c.id, c.status, c.agent or "-", _waited(c.status_since) or "-", str(c.messages), preview(c.last_message))
+            for c in conversations]  # fmt: skip
+    click.echo(_table(("ID", "STATUS", "AGENT", "FOR", "MESSAGES", "LAST MESSAGE"), rows, right=(4,)))
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> str:
+    """Rows as aligned columns under a header (the last column unpadded); columns in `right` aligned right."""
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        return "  ".join([*cells, row[-1]]).rstrip()
+
+    return "\n".join(line(r) for r in (header, *rows))
 
 
 @sessions.command("show")
@@ -224,12 +232,13 @@ def gaps(limit: int, since: str | None, as_json: bool) -> None:
             start = datetime.fromisoformat(since).replace(tzinfo=timezone.utc)
         except ValueError:
             raise InputError(f"--since {since!r} is not a date: use YYYY-MM-DD") from None
-    groups = get_service().gaps(start, limit)
+    service = get_service()
+    groups = service.gaps(start, limit)
     if as_json:
         print_json({"gaps": [g.to_dict() for g in groups]})
         return
     if not groups:
-        click.echo("No knowledge gaps recorded" + (f" since {since}." if since else " yet."))
+        click.echo("No open knowledge gaps" + (f" since {since}" if since else "") + f" ({sessions_database(service)}).")
         return
     for rank, g in enumerate(groups, start=1):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(g.reasons.items()))

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from app.answering.evaluation import read_queries, write_trec_run
-from app.cli.base import ProgressBar, get_service, main, print_json
+from app.cli.base import ProgressBar, get_service, main, note_if_empty, print_json
 from app.errors import InputError
 
 
@@ -117,7 +117,10 @@ def search(
         raise InputError("--run needs --queries Q.jsonl")
     if not query or not query.strip():
         raise InputError("give a QUERY to search for, or --queries Q.jsonl --run OUT.trec")
-    hits = get_service().search(query, k=k, mode=mode, filters=filters or None)
+    service = get_service()
+    hits = service.search(query, k=k, mode=mode, filters=filters or None)
+    if not hits:
+        note_if_empty(service)
     if as_json:
         print_json({"query": query, "mode": mode, "results": [h.to_dict() for h in hits]})
         return
@@ -127,7 +130,7 @@ def search(
         c = hit.chunk
         where = f"{c.title} > {c.section}" if c.section and c.section != c.title else c.title
         click.secho(f"{rank:>2}. {where}", bold=True, nl=False)
-        click.echo(f"  [{hit.score:.4f}]  {c.source}  ({c.chunk_id})")
+        click.echo(f"  [{hit.score_kind} {hit.score:.4f}]  {c.source}  ({c.chunk_id})")
         snippet = " ".join(c.text.split())
         click.echo(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
 
@@ -172,7 +175,8 @@ def docs_list(as_json: bool) -> None:
         })  # fmt: skip
         return
     if not documents:
-        click.echo("The knowledge base is empty. Add files with `kefu ingest PATH`.")
+        click.echo("The knowledge base is empty.")
+        note_if_empty(service)
         return
     for d in documents:
         labels = "" if (d.collection, d.audience) == ("default", "public") else f"  [{d.collection}/{d.audience}]"

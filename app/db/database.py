@@ -32,7 +32,7 @@ from app.errors import ConfigError
 BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision id; `tests/test_database.py` checks it against Alembic's head.
-HEAD_REVISION = "0006_sign_ins"
+HEAD_REVISION = "0007_sign_ins"
 _MIGRATION_LOCK_KEY = 0x6B656675  # "kefu": the PostgreSQL advisory lock held while migrating
 
 

@@ -97,6 +97,10 @@ class KnowledgeGap(Base):
     )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Answered (an agent's FAQ entry): kept, but no longer an open gap (migration 0006).
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class User(Base):

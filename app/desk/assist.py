@@ -10,7 +10,9 @@
   entry of a managed FAQ sheet, `$KEFU_HOME/faq/agent-answers.csv`, which is then indexed at once through the
   ordinary ingest pipeline. The next customer who asks the same question gets that answer in `faq` mode. The
   same question saved again replaces its answer. Writes to the sheet are serialised (a lock file), and the
-  sheet is replaced atomically, so two agents saving at once both keep their entry.
+  sheet is replaced atomically, so two agents saving at once both keep their entry. The knowledge gaps the
+  entry answers are then closed (`KefuService.save_faq`, `app.dialogue.gaps.answered_gaps`): they leave
+  Insights and `kefu gaps`.
 
 Role checks belong to the gate (`app.access.gate`).
 """
@@ -116,6 +118,7 @@ class SavedFaq:
     entries: int  # entries in the managed sheet now
     replaced: bool  # the question was there already, with another answer
     doc_id: str | None
+    gaps_closed: int = 0  # knowledge-gap records the entry answered (closed by the service)
 
 
 def _columns(settings: Settings) -> list[str]:

@@ -2,8 +2,10 @@
 
 A customer (or agent) marks an answer helpful (`up`) or not (`down`), by its message id, with an optional
 comment. Every abstention and every answer marked not helpful becomes a knowledge-gap record holding the
-standalone question Kefu searched for: what the knowledge base should learn to answer. Grouping the gaps by
-meaning is `app.dialogue.gaps`' (pure) work; this module only stores and reads. Comments and gap questions are stored
+standalone question Kefu searched for: what the knowledge base should learn to answer. A gap is closed (kept,
+no longer listed) when the answer it lacked is given, e.g. an agent saves an FAQ entry for it; the same
+question unanswered later opens a new one. Grouping the gaps by meaning is `app.dialogue.gaps`' (pure) work;
+this module only stores and reads. Comments and gap questions are stored
 with personal data masked (`app.guardrails.pii`).
 """
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.db.database import Database
 from app.db.schema import Feedback, KnowledgeGap, Message, iso_utc, utcnow
@@ -23,6 +25,7 @@ from app.guardrails.pii import mask
 RATINGS = ("up", "down")
 GAP_ABSTAINED = "abstained"
 GAP_NOT_HELPFUL = "not_helpful"
+CLOSED_BY_FAQ = "faq"  # a gap's closed_reason: an agent's answer was saved as an FAQ entry
 MAX_COMMENT_CHARS = 2000
 
 
@@ -100,9 +103,11 @@ class FeedbackStore:
                 )
             )
 
-    def gaps(self, since: datetime | None = None, limit: int = 5000) -> list[GapRecord]:
-        """Gap records, newest first."""
+    def gaps(self, since: datetime | None = None, limit: int = 5000, closed: bool = False) -> list[GapRecord]:
+        """Open gap records (with `closed`: the closed ones too), newest first."""
         query = select(KnowledgeGap).order_by(KnowledgeGap.id.desc()).limit(limit)
+        if not closed:
+            query = query.where(KnowledgeGap.closed_at.is_(None))
         if since is not None:
             query = query.where(KnowledgeGap.created_at >= since)
         with self.db.read() as db:
@@ -110,6 +115,18 @@ class FeedbackStore:
                 GapRecord(r.id, r.question, r.language, r.reason, r.conversation_id, r.message_id, iso_utc(r.created_at))
                 for r in db.scalars(query).all()
             ]
+
+    def close_gaps(self, ids: list[int], by: str, reason: str) -> int:
+        """Close the open gaps among `ids` (answered now, by `by`, for `reason`); returns how many it closed."""
+        if not ids:
+            return 0
+        with self.db.write() as db:
+            done = db.execute(
+                update(KnowledgeGap)
+                .where(KnowledgeGap.id.in_(ids), KnowledgeGap.closed_at.is_(None))
+                .values(closed_at=utcnow(), closed_by=by, closed_reason=reason)
+            )
+            return done.rowcount or 0
 
     def ratings(self, conversation_id: str) -> dict[int, str]:
         """{message id: latest rating} within a conversation."""

@@ -4,6 +4,9 @@ are one missing answer asked twice. Pure: vectors and a term function are passed
 Questions are taken newest first and joined to the first group whose centroid they are close to (cosine at
 least `min_similarity`) or, where the embedding model could not read them (a zero vector), whose first
 question shares enough terms (Jaccard at least `min_overlap`). Groups come back most asked first.
+
+`answered_gaps` finds the gaps an answer to one question fills (an agent's FAQ entry): every group that holds
+a record close to that question by the same two measures, so the whole gap, each of its wordings, closes.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ class GapGroup:
     languages: list[str]
     examples: list[str] = field(default_factory=list)  # other wordings, most frequent first
     conversations: int = 0
+    ids: list[int] = field(default_factory=list)  # the gap records it groups
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {k: v for k, v in vars(self).items() if k != "ids"}
 
 
 @dataclass
@@ -94,4 +98,34 @@ def _summarise(records: list[GapRecord]) -> GapGroup:
         languages=sorted({r.language for r in records if r.language}),
         examples=ranked[1 : 1 + EXAMPLES],
         conversations=len({r.conversation_id for r in records if r.conversation_id}),
+        ids=[r.id for r in records],
     )
+
+
+def answered_gaps(
+    question: str,
+    vector: np.ndarray | None,
+    records: Sequence[GapRecord],
+    vectors: np.ndarray | None,
+    terms: Callable[[str], Sequence[str]],
+    min_similarity: float = MIN_SIMILARITY,
+    min_overlap: float = MIN_OVERLAP,
+) -> list[int]:
+    """The ids of the gap records an answer to `question` fills: all records of every group (as `group_gaps`
+    makes them) that holds a record whose cosine with `question` reaches `min_similarity` (both readable:
+    non-zero vectors) or, where either vector is missing, whose terms overlap `question`'s by `min_overlap`."""
+    if not records:
+        return []
+    asked = vector if vector is not None and vector.any() else None
+    words = set(terms(question))
+    close = set()
+    for i, record in enumerate(records):
+        other = vectors[i] if vectors is not None and vectors[i].any() else None
+        if asked is not None and other is not None:
+            hit = float(asked @ other) >= min_similarity
+        else:
+            hit = _jaccard(words, set(terms(record.question))) >= min_overlap
+        if hit:
+            close.add(record.id)
+    groups = group_gaps(records, vectors, terms, min_similarity, min_overlap)
+    return sorted(i for g in groups if close.intersection(g.ids) for i in g.ids)

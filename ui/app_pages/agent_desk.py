@@ -10,7 +10,17 @@ import streamlit as st
 from app.dialogue import handoff
 from app.access.auth import AGENT
 from ui import session
-from ui.rendering import escape_markdown, plain_cell, render_sources_list, render_transcript_entry, waited
+from ui.i18n import label, t
+from ui.rendering import (
+    escape_markdown,
+    mode_caption,
+    plain_cell,
+    plain_preview,
+    render_sources_list,
+    render_transcript_entry,
+    status_label,
+    waited,
+)
 from ui.resources import get_service, show_error
 
 OPEN_KEY = "kefu_desk_open"
@@ -20,13 +30,13 @@ control = session.page_access(AGENT)
 me = control.principal.name
 refresh = get_service().settings.ui.ui_refresh_seconds
 state = st.session_state
-st.title("Agent desk")
+st.title(t("desk_title"))
 
 
 def _entry(record, prefix: str) -> None:
-    label = f"{waited(record.status_since)} · {plain_cell(record.last_customer_message or record.last_message, 48) or '(no messages)'}"
+    text = f"{waited(record.status_since)} · {plain_preview(record.last_customer_message or record.last_message) or t('desk_no_messages')}"
     kind = "primary" if state.get(OPEN_KEY) == record.id else "secondary"
-    if st.button(escape_markdown(label), key=f"{prefix}-{record.id}", width="stretch", type=kind):
+    if st.button(escape_markdown(text), key=f"{prefix}-{record.id}", width="stretch", type=kind):
         state[OPEN_KEY] = record.id
         st.rerun()  # the whole page: the workspace shows the conversation
 
@@ -40,14 +50,14 @@ def queue() -> None:
     except Exception as exc:
         show_error(exc, staff=True)
         return
-    st.subheader(f"Queue ({len(waiting)})")
+    st.subheader(t("desk_queue", n=len(waiting)))
     if not waiting:
-        st.caption("Nobody is waiting.")
+        st.caption(t("desk_queue_empty"))
     for record in waiting:
         _entry(record, "queue")
-    st.subheader(f"Yours ({len(mine)})")
+    st.subheader(t("desk_mine", n=len(mine)))
     if not mine:
-        st.caption("You are not handling any conversation.")
+        st.caption(t("desk_mine_empty"))
     for record in mine:
         _entry(record, "mine")
 
@@ -59,7 +69,7 @@ def _send(session_id: str, key: str) -> None:
         state[NOTICE_KEY] = ("error", str(exc))
     else:
         state[key] = ""
-        state[NOTICE_KEY] = ("success", "Sent. The customer sees it in their chat.")
+        state[NOTICE_KEY] = ("success", t("desk_sent"))
 
 
 def _move(session_id: str, action: str) -> None:
@@ -69,8 +79,7 @@ def _move(session_id: str, action: str) -> None:
         state[NOTICE_KEY] = ("error", str(exc))
     else:
         state[OPEN_KEY] = None
-        done = {"release": "Handed back to the assistant.", "resolve": "Marked resolved."}[action]
-        state[NOTICE_KEY] = ("success", done)
+        state[NOTICE_KEY] = ("success", t({"release": "desk_released", "resolve": "desk_resolved"}[action]))
 
 
 def _save_faq(question_key: str, answer_key: str) -> None:
@@ -79,9 +88,10 @@ def _save_faq(question_key: str, answer_key: str) -> None:
     except Exception as exc:
         state[NOTICE_KEY] = ("error", str(exc))
     else:
-        verb = "Replaced" if saved.replaced else "Saved"
-        state[NOTICE_KEY] = ("success", f"{verb} as an FAQ entry ({saved.entries} in the agents' FAQ); indexed: the next "
-                             "customer who asks this gets it.")  # fmt: skip
+        text = t("desk_faq_replaced" if saved.replaced else "desk_faq_saved", n=saved.entries)
+        if saved.gaps_closed:
+            text += t("desk_gaps_closed", n=saved.gaps_closed)
+        state[NOTICE_KEY] = ("success", text)
 
 
 def transcript(session_id: str) -> None:
@@ -102,12 +112,12 @@ def workspace(session_id: str) -> None:
     except Exception as exc:
         show_error(exc, staff=True)
         return
-    status = record.status + (f" with {record.agent}" if record.agent else "")
-    st.subheader(f"Conversation {session_id[:8]}")
-    st.caption(escape_markdown(f"{status} for {waited(record.status_since)} · handed over because: "
-                               f"{record.handoff_reason or '-'} · {record.messages} messages"))  # fmt: skip
+    st.subheader(t("desk_conversation", id=session_id[:8]))
+    st.caption(escape_markdown(t("desk_status_line", status=status_label(record.status, record.agent),
+                                 waited=waited(record.status_since), n=record.messages,
+                                 reason=label("reason", record.handoff_reason) or "-")))  # fmt: skip
     if record.slots:
-        st.dataframe([{"slot": k, "value": plain_cell(v)} for k, v in record.slots.items()], hide_index=True)
+        st.dataframe([{t("desk_slot"): k, t("desk_value"): plain_cell(v)} for k, v in record.slots.items()], hide_index=True)
     st.fragment(run_every=refresh)(transcript)(session_id)
 
     asked = [m for m in messages if m.role == "user"]
@@ -115,7 +125,7 @@ def workspace(session_id: str) -> None:
     reply_key = f"kefu_reply_{draft_key}"
     if asked and draft_key not in state:
         try:
-            with st.spinner("Drafting a reply from the knowledge base…"):
+            with st.spinner(t("desk_drafting")):
                 state[draft_key] = control.suggest_reply(session_id)
         except Exception as exc:
             show_error(exc, staff=True)
@@ -123,34 +133,34 @@ def workspace(session_id: str) -> None:
     suggestion = state.get(draft_key)
     if suggestion is not None:
         state.setdefault(reply_key, suggestion.draft)
-        st.markdown("**Suggested reply** to: " + escape_markdown(plain_cell(suggestion.question, 160)))
+        st.markdown(t("desk_suggested", question=escape_markdown(plain_cell(suggestion.question, 160))))
         if suggestion.draft:
-            st.caption(f"mode {suggestion.answer.mode} · confidence {suggestion.answer.confidence or 0:.2f} · edit before sending")
+            st.caption(escape_markdown(t("desk_suggested_caption", mode=mode_caption({"mode": suggestion.answer.mode}),
+                                         confidence=f"{suggestion.answer.confidence or 0:.2f}")))  # fmt: skip
         else:
-            st.caption("The knowledge base has no answer to this. The closest passages, to read before you write:")
+            st.caption(t("desk_no_answer"))
         render_sources_list(suggestion.answer.sources)
     else:
         state.setdefault(reply_key, "")
-    st.text_area("Your reply", key=reply_key, height=160)
+    st.text_area(t("desk_your_reply"), key=reply_key, height=160)
     send, release, resolve = st.columns(3)
-    send.button("Send", type="primary", icon="📨", on_click=_send, args=(session_id, reply_key), width="stretch")
-    release.button("Release", icon="↩️", on_click=_move, args=(session_id, "release"), width="stretch",
-                   help="Hand the conversation back to the assistant",
+    send.button(t("desk_send"), type="primary", icon="📨", on_click=_send, args=(session_id, reply_key), width="stretch")
+    release.button(t("desk_release"), icon="↩️", on_click=_move, args=(session_id, "release"), width="stretch",
+                   help=t("desk_release_help"),
                    disabled=record.status not in (handoff.WAITING, handoff.WITH_AGENT))  # fmt: skip
-    resolve.button("Mark resolved", icon="✅", on_click=_move, args=(session_id, "resolve"), width="stretch",
+    resolve.button(t("desk_resolve"), icon="✅", on_click=_move, args=(session_id, "resolve"), width="stretch",
                    disabled=record.status == handoff.RESOLVED)  # fmt: skip
 
-    with st.expander("Save as FAQ"):
+    with st.expander(t("desk_save_faq")):
         replies = [m for m in messages if m.role == "agent"]
         question_key = f"kefu_faq_q_{draft_key}"
         answer_key = f"kefu_faq_a_{draft_key}_{replies[-1].id if replies else 0}"  # follows the latest reply
         state.setdefault(question_key, suggestion.question if suggestion else (asked[-1].content if asked else ""))
         state.setdefault(answer_key, replies[-1].content if replies else "")
-        st.caption("The question and answer become an entry of the agents' FAQ sheet, indexed at once: the next "
-                   "customer who asks it gets this answer directly.")  # fmt: skip
-        st.text_input("Customer's question", key=question_key)
-        st.text_area("Answer", key=answer_key, height=120)
-        st.button("Save as FAQ", icon="🔖", on_click=_save_faq, args=(question_key, answer_key))
+        st.caption(t("desk_faq_caption"))
+        st.text_input(t("desk_faq_question"), key=question_key)
+        st.text_area(t("desk_faq_answer"), key=answer_key, height=120)
+        st.button(t("desk_save_faq"), icon="🔖", on_click=_save_faq, args=(question_key, answer_key))
 
 
 notice = state.pop(NOTICE_KEY, None)
@@ -163,4 +173,4 @@ with right:
     if state.get(OPEN_KEY):
         workspace(state[OPEN_KEY])
     else:
-        st.info("Open a conversation from the queue.")
+        st.info(t("desk_open_hint"))

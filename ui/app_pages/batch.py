@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.access.auth import AGENT
 from ui import session
+from ui.i18n import label, t
 from ui.rendering import plain_cell
 from ui.resources import show_error
 
@@ -15,11 +16,10 @@ MIME = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocum
 
 control = session.page_access(AGENT)
 state = st.session_state
-st.title("Batch FAQ answering")
-st.caption("Every row's question is answered from the knowledge base as the chat would answer it; every column "
-           "is kept and answer, mode, confidence, sources and error are added. Kefu's cells are never formulas.")  # fmt: skip
+st.title(t("batch_title"))
+st.caption(t("batch_caption"))
 
-upload = st.file_uploader("A sheet of questions (CSV or Excel)", type=["csv", "xlsx"])
+upload = st.file_uploader(t("batch_upload"), type=["csv", "xlsx"])
 if upload is None:
     state.pop(RESULT_KEY, None)
     st.stop()
@@ -31,32 +31,32 @@ except Exception as exc:
     show_error(exc, staff=True)
     st.stop()
 
-column = st.selectbox("Question column", table.columns, index=table.question)
-output = st.radio("Download as", [".csv", ".xlsx"], format_func=lambda f: f[1:].upper(), horizontal=True)
-st.caption(f"{len(table.rows)} rows · first rows:")
+column = st.selectbox(t("batch_column"), table.columns, index=table.question)
+output = st.radio(t("batch_format"), [".csv", ".xlsx"], format_func=lambda f: f[1:].upper(), horizontal=True)
+st.caption(t("batch_rows", n=len(table.rows)))
 st.dataframe([{c: plain_cell(v) for c, v in zip(table.columns, row)} for row in table.rows[:5]], hide_index=True)
 
-if st.button(f"Answer {len(table.rows)} questions", type="primary", icon="▶️"):
-    bar = st.progress(0.0, text="Answering…")
+if st.button(t("batch_answer", n=len(table.rows)), type="primary", icon="▶️"):
+    bar = st.progress(0.0, text=t("batch_answering"))
 
     def progress(p) -> None:
-        bar.progress(p.done / max(1, p.total), text=f"{p.done}/{p.total} rows answered")
+        bar.progress(p.done / max(1, p.total), text=t("batch_progress", done=p.done, total=p.total))
 
     try:
         state[RESULT_KEY] = (upload.file_id, control.answer_upload(upload.name, data, column, output, on_progress=progress))
     except Exception as exc:
         show_error(exc, staff=True)
     else:
-        bar.progress(1.0, text="Done")
+        bar.progress(1.0, text=t("done"))
 
 stored = state.get(RESULT_KEY)
 if stored and stored[0] == upload.file_id:
     result = stored[1]
     report = result.report
-    modes = ", ".join(f"{n} {m}" for m, n in sorted(report.modes.items(), key=lambda kv: -kv[1]))
-    st.success(f"{report.rows} rows answered in {report.seconds:.1f} s ({modes}); {report.errors} with an error.")
+    modes = ", ".join(f"{n} {label('mode', m)}" for m, n in sorted(report.modes.items(), key=lambda kv: -kv[1]))
+    st.success(t("batch_done", rows=report.rows, seconds=f"{report.seconds:.1f}", modes=modes, errors=report.errors))
     st.dataframe([{c: plain_cell(v) for c, v in zip(result.columns, row)} for row in result.rows[:PREVIEW_ROWS]],
                  hide_index=True)  # fmt: skip
     suffix = result.filename[result.filename.rfind("."):]
-    st.download_button(f"Download {result.filename}", data=result.data, file_name=result.filename,
+    st.download_button(t("batch_download", name=result.filename), data=result.data, file_name=result.filename,
                        mime=MIME.get(suffix, "application/octet-stream"), type="primary", icon="⬇️")  # fmt: skip

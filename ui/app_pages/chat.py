@@ -2,8 +2,9 @@
 "talk to a person", and the conversation kept in the URL (`?c=ID`) across reloads. The link opens the
 conversation only in the browser it began in (its owner is that browser's signed visitor cookie, `ui.session`);
 anywhere else it shows nothing. While a person handles the conversation the transcript looks for new messages
-every KEFU_UI_REFRESH_SECONDS, so an agent's reply appears without a reload. Everything goes through the gate
-(`app.access.gate`) as the web visitor this browser is."""
+every KEFU_UI_REFRESH_SECONDS, so an agent's reply appears without a reload; when the agent resolves or releases
+it, the whole page is drawn again, so "talk to a person" is offered again at once. Everything goes through the
+gate (`app.access.gate`) as the web visitor this browser is."""
 
 from itertools import chain
 
@@ -77,6 +78,8 @@ def transcript() -> None:
     except Exception as exc:
         show_error(exc)
         return
+    if handoff.is_handed_over(record.status) != handed_over:
+        st.rerun()  # an agent resolved or released it (or took it): the whole page, so the buttons follow
     for message in messages:
         rateable = message.role == "agent" or (message.role == "assistant" and message.mode not in (MODE_HANDOFF, MODE_SMALLTALK))
         render_message(message.to_dict(), _rating(message.id, ratings.get(message.id)) if rateable else None)

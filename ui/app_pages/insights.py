@@ -6,13 +6,14 @@ import streamlit as st
 
 from app.access.auth import ADMIN
 from ui import session
+from ui.i18n import label, t
 from ui.rendering import plain_cell
 from ui.resources import show_error
 
 control = session.page_access(ADMIN)
-st.title("Insights")
+st.title(t("ins_title"))
 
-days = st.segmented_control("Period", [7, 30, 90], default=30, format_func=lambda d: f"{d} days") or 30
+days = st.segmented_control(t("ins_period"), [7, 30, 90], default=30, format_func=lambda d: t("ins_days", n=d)) or 30
 try:
     figures = control.insights(days)
     gaps = control.gaps(limit=10)
@@ -22,43 +23,46 @@ except Exception as exc:
 
 rate = figures.handoff_rate
 row = st.columns(5)
-row[0].metric("Conversations", figures.conversations)
-row[1].metric("Answers", figures.answers)
-row[2].metric("Handed to a person", "–" if rate is None else f"{rate:.0%}", help=f"{figures.handed_over} conversations")
-row[3].metric("Latency p50", "–" if figures.latency_p50_ms is None else f"{figures.latency_p50_ms} ms")
-row[4].metric("Latency p95", "–" if figures.latency_p95_ms is None else f"{figures.latency_p95_ms} ms")
+row[0].metric(t("ins_conversations"), figures.conversations)
+row[1].metric(t("ins_answers"), figures.answers)
+row[2].metric(t("ins_handed"), "–" if rate is None else f"{rate:.0%}", help=t("ins_handed_help", n=figures.handed_over))
+row[3].metric(t("ins_p50"), "–" if figures.latency_p50_ms is None else f"{figures.latency_p50_ms} ms")
+row[4].metric(t("ins_p95"), "–" if figures.latency_p95_ms is None else f"{figures.latency_p95_ms} ms")
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Conversations per day")
-    st.bar_chart({"day": [d for d, _ in figures.per_day], "conversations": [n for _, n in figures.per_day]},
-                 x="day", y="conversations", height=260)  # fmt: skip
+    st.subheader(t("ins_per_day"))
+    day, count = t("ins_day"), t("ins_conversations")
+    st.bar_chart({day: [d for d, _ in figures.per_day], count: [n for _, n in figures.per_day]}, x=day, y=count,
+                 height=260)  # fmt: skip
 with right:
-    st.subheader("Answers by mode")
+    st.subheader(t("ins_by_mode"))
     if figures.modes:
-        st.bar_chart({"mode": list(figures.modes), "answers": list(figures.modes.values())}, x="mode", y="answers",
-                     height=260, horizontal=True)  # fmt: skip
+        mode, count = t("ins_mode"), t("ins_answers")
+        st.bar_chart({mode: [label("mode", m) for m in figures.modes], count: list(figures.modes.values())}, x=mode,
+                     y=count, height=260, horizontal=True)  # fmt: skip
     else:
-        st.caption("No answers in this period.")
+        st.caption(t("ins_no_answers"))
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Feedback")
+    st.subheader(t("ins_feedback"))
     up, down = figures.feedback["up"], figures.feedback["down"]
     if up or down:
-        st.bar_chart({"rating": ["👍 helpful", "👎 not helpful"], "answers": [up, down]}, x="rating", y="answers", height=220)
-        st.caption(f"{up / (up + down):.0%} of rated answers were helpful.")
+        rating, count = t("ins_rating"), t("ins_answers")
+        st.bar_chart({rating: [t("ins_helpful"), t("ins_not_helpful")], count: [up, down]}, x=rating, y=count, height=220)
+        st.caption(t("ins_helpful_share", share=f"{up / (up + down):.0%}"))
     else:
-        st.caption("No feedback in this period.")
+        st.caption(t("ins_no_feedback"))
 with right:
-    st.subheader("Top knowledge gaps")
+    st.subheader(t("ins_gaps"))
     if gaps:
         st.dataframe(
-            [{"question": plain_cell(g.question, 120), "asked": g.count, "last asked": g.last_asked[:16].replace("T", " "),
-              "why": ", ".join(f"{r} {n}" for r, n in g.reasons.items())} for g in gaps],
+            [{t("col_question"): plain_cell(g.question, 120), t("col_asked"): g.count,
+              t("col_last_asked"): g.last_asked[:16].replace("T", " "),
+              t("col_why"): ", ".join(f"{label('gap', r)} {n}" for r, n in g.reasons.items())} for g in gaps],
             hide_index=True,
         )  # fmt: skip
-        st.caption("Questions Kefu could not answer, or whose answer was marked not helpful, grouped by meaning. "
-                   "Add what they ask to the knowledge base, or save an agent's answer as an FAQ entry.")  # fmt: skip
+        st.caption(t("ins_gaps_caption"))
     else:
-        st.caption("No knowledge gaps recorded.")
+        st.caption(t("ins_no_gaps"))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.access.auth import AGENT, AuthenticationError
 from ui import session
-from ui.i18n import t
+from ui.i18n import label, t
 from ui.rendering import escape_markdown
 from ui.resources import show_error
 
@@ -14,7 +14,7 @@ st.title(t("sign_in_title"))
 st.caption(t("sign_in_caption"))
 
 if session.principal().can(AGENT):
-    st.success(t("signed_in_as", name=escape_markdown(session.principal().name), role=session.principal().role))
+    st.success(t("signed_in_as", name=escape_markdown(session.principal().name), role=label("role", session.principal().role)))
     st.stop()
 
 with st.form("sign_in", enter_to_submit=True):

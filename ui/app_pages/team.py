@@ -5,12 +5,12 @@ import streamlit as st
 
 from app.access.auth import ADMIN, STAFF_ROLES
 from ui import session
+from ui.i18n import label, t
 from ui.resources import show_error
 
 control = session.page_access(ADMIN)
-st.title("Team")
-st.caption("Agents work the desk and batch FAQ; admins also manage the knowledge base, insights and this team. "
-           "From a terminal: `kefu users add NAME --role agent|admin`.")  # fmt: skip
+st.title(t("team_title"))
+st.caption(t("team_caption"))
 
 try:
     users = control.users()
@@ -19,17 +19,17 @@ except Exception as exc:
     st.stop()
 
 st.dataframe(
-    [{"name": u.name, "role": u.role, "active": not u.disabled, "last sign-in": (u.last_login_at or "never")[:16]}
-     for u in users],
+    [{t("col_name"): u.name, t("col_role"): label("role", u.role), t("col_active"): not u.disabled,
+      t("col_last_sign_in"): (u.last_login_at or t("team_never"))[:16]} for u in users],
     hide_index=True,
 )  # fmt: skip
 
 with st.form("add_user", clear_on_submit=True):
-    st.subheader("Add an account")
-    name = st.text_input("User name")
-    role = st.selectbox("Role", STAFF_ROLES)
-    password = st.text_input("Password (at least 8 characters)", type="password", autocomplete="new-password")
-    if st.form_submit_button("Add", type="primary"):
+    st.subheader(t("team_add_title"))
+    name = st.text_input(t("team_name"))
+    role = st.selectbox(t("team_role"), STAFF_ROLES, format_func=lambda r: label("role", r))
+    password = st.text_input(t("team_password"), type="password", autocomplete="new-password")
+    if st.form_submit_button(t("team_add"), type="primary"):
         try:
             control.add_user(name, role, password)
         except Exception as exc:
@@ -39,11 +39,10 @@ with st.form("add_user", clear_on_submit=True):
 
 names = [u.name for u in users if u.name != control.principal.name]
 if names:
-    st.subheader("Disable or enable")
-    chosen = st.selectbox("Account", names)
+    st.subheader(t("team_toggle_title"))
+    chosen = st.selectbox(t("team_account"), names)
     current = next(u for u in users if u.name == chosen)
-    label = "Enable" if current.disabled else "Disable"
-    if st.button(f"{label} {chosen}"):
+    if st.button(t("team_enable" if current.disabled else "team_disable", name=chosen)):
         try:
             control.set_user_disabled(chosen, not current.disabled)
         except Exception as exc:

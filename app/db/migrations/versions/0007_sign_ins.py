@@ -1,7 +1,7 @@
-"""m006_sign_ins: staff sign-ins held on the server, and the network each audit record came from.
+"""m007_sign_ins: staff sign-ins held on the server, and the network each audit record came from.
 
-Revision ID: 0006_sign_ins
-Revises: 0005_widget_keys
+Revision ID: 0007_sign_ins
+Revises: 0006_gaps_closed
 
 - `sign_ins`: one row per staff sign-in to the web app (`app.access.sign_ins`): whose, until when, when it
   ended (signed out, password changed), the SHA-256 of the token in the browser's HttpOnly cookie, and the
@@ -13,8 +13,8 @@ Revises: 0005_widget_keys
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_sign_ins"
-down_revision = "0005_widget_keys"
+revision = "0007_sign_ins"
+down_revision = "0006_gaps_closed"
 branch_labels = None
 depends_on = None
 
